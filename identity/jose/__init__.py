@@ -1,0 +1,1 @@
+"""JOSE for akashi: OKP JWKs (RFC 8037), compact JWS with EdDSA, JWT time checks."""

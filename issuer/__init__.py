@@ -1,0 +1,1 @@
+"""The issuer service for identity providers (to be built)."""

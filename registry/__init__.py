@@ -1,0 +1,1 @@
+"""The ledger node: a verifiable append-only log and its derived state (to be built)."""

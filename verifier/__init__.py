@@ -1,0 +1,1 @@
+"""The verifier service for sharing-economy operators (to be built)."""
