@@ -28,7 +28,10 @@ __all__ = [
 
 PublicJwkKey = Ed25519PublicKey | X25519PublicKey
 
-_CURVES = {"Ed25519": Ed25519PublicKey, "X25519": X25519PublicKey}
+_CURVES: dict[str, type[Ed25519PublicKey] | type[X25519PublicKey]] = {
+    "Ed25519": Ed25519PublicKey,
+    "X25519": X25519PublicKey,
+}
 
 
 def public_key_to_jwk(key: PublicJwkKey) -> dict[str, str]:
