@@ -26,33 +26,47 @@ __all__ = [
     "varint_encode",
 ]
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _B64STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _B58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
 
 
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+_FROM_URL = bytes.maketrans(b"-_", b"+/")
+# For each base64 character, the value of its 6 bits (or 64 for a non-alphabet byte).
+_SEXTET = bytes(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".find(chr(c)) % 65
+    if chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    else 64
+    for c in range(256)
+)
+
+
 def b64url_encode(data: bytes) -> str:
     """Base64url without padding (RFC 7515 section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(text: str | bytes, *, what: str = "base64url value") -> bytes:
     """Decode unpadded base64url, refusing padding, foreign characters and
-    non-canonical spellings."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise MalformedInput(f"{what} is not ASCII") from exc
-    if _B64URL.fullmatch(text) is None or len(text) % 4 == 1:
+    non-canonical spellings (a final character with stray low bits set)."""
+    if isinstance(text, str):
+        if not text.isascii():
+            raise MalformedInput(f"{what} is not unpadded base64url")
+        raw = text.encode("ascii")
+    else:
+        raw = text
+    remainder = len(raw) % 4
+    # "+", "/" and "=" belong to standard base64; after translation they would pass.
+    if remainder == 1 or b"+" in raw or b"/" in raw or b"=" in raw:
         raise MalformedInput(f"{what} is not unpadded base64url")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex guards
-        raise MalformedInput(f"{what} is not unpadded base64url") from exc
-    if b64url_encode(data) != text:
+    if remainder and _SEXTET[raw[-1]] & (0x0F if remainder == 2 else 0x03):
         raise MalformedInput(f"{what} is not canonical base64url (stray bits at the end)")
-    return data
+    try:
+        return binascii.a2b_base64(
+            raw.translate(_FROM_URL) + b"=" * (-len(raw) % 4), strict_mode=True
+        )
+    except binascii.Error as exc:
+        raise MalformedInput(f"{what} is not unpadded base64url") from exc
 
 
 def b64encode_std(data: bytes) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from identity.errors import MalformedInput
 
-__all__ = ["canonicalize", "canonical_number"]
+__all__ = ["canonical_number", "canonicalize"]
 
 _encode_string = json.JSONEncoder(ensure_ascii=False).encode
 
