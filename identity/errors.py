@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import ClassVar, NamedTuple
 
 __all__ = [
+    "PROBLEM_TYPES",
     "AkashiError",
     "BindingError",
     "ConsentError",
@@ -45,7 +46,6 @@ __all__ = [
     "KeyStateError",
     "MalformedInput",
     "NotFound",
-    "PROBLEM_TYPES",
     "PolicyError",
     "ProblemType",
     "ProofMismatch",
