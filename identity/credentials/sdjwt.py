@@ -41,6 +41,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from identity.crypto.encoding import b64url_decode, b64url_encode
@@ -125,7 +126,13 @@ class VerifiedSdJwt:
 
 
 def _digest(encoded: str) -> str:
+    """The digest that refers to a disclosure: base64url SHA-256 of its ASCII text."""
     return b64url_encode(sha256(encoded.encode("ascii")))
+
+
+@lru_cache(maxsize=32)
+def _kb_time_policy(skew: int, max_age: int) -> TimePolicy:
+    return TimePolicy(skew=skew, max_iat_age=max_age, require=frozenset({"iat"}))
 
 
 def _encode_disclosure(items: list[Any]) -> str:
@@ -440,8 +447,7 @@ def _verify_key_binding(
         raise BindingError("key-binding JWT 'nonce' is not the one this verifier asked for")
     if aud is not None and claims.get("aud") != aud:
         raise BindingError("key-binding JWT 'aud' names another verifier")
-    policy = TimePolicy(skew=skew, max_iat_age=max_age, require=frozenset({"iat"}))
-    check_time_claims(claims, now, policy, what="key-binding JWT")
+    check_time_claims(claims, now, _kb_time_policy(skew, max_age), what="key-binding JWT")
     return claims
 
 

@@ -50,9 +50,10 @@ def b64url_decode(text: str | bytes, *, what: str = "base64url value") -> bytes:
     """Decode unpadded base64url, refusing padding, foreign characters and
     non-canonical spellings (a final character with stray low bits set)."""
     if isinstance(text, str):
-        if not text.isascii():
-            raise MalformedInput(f"{what} is not unpadded base64url")
-        raw = text.encode("ascii")
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise MalformedInput(f"{what} is not unpadded base64url") from exc
     else:
         raw = text
     remainder = len(raw) % 4

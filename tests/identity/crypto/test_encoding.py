@@ -70,7 +70,7 @@ def test_multibase_base58btc() -> None:
             multibase_b58_decode(bad)
 
 
-@given(st.integers(0, 2**63))
+@given(st.integers(0, 2**63 - 1))  # multiformats varints are at most 9 bytes
 def test_varint_round_trip(value: int) -> None:
     encoded = varint_encode(value)
     assert varint_decode(encoded + b"\xff") == (value, len(encoded))
