@@ -304,3 +304,23 @@ def test_any_flipped_byte_is_rejected_with_an_akashi_error(position: int, flip: 
 def test_disclosure_values_are_compact_json_and_decode() -> None:
     disclosure = SD_JWT.split("~")[1]
     assert json.loads(b64url_decode(disclosure))[0]  # salt
+
+
+def test_wire_objects_validate_against_their_schemas() -> None:
+    from identity.jose.jws import parse_compact_unverified
+    from identity.schemas import validate
+
+    presentation = presented([("age_over_20",)], sd_jwt=SD_JWT)
+    issuer_jwt = parse_compact_unverified(presentation.split("~")[0])
+    validate(issuer_jwt.header, "sd-jwt-header")
+    kb_jwt = parse_compact_unverified(presentation.rsplit("~", 1)[1])
+    assert kb_jwt.header == {"alg": "EdDSA", "typ": "kb+jwt"}
+    validate(kb_jwt.payload_json(), "kb-jwt-claims")
+
+
+def test_schema_failure_names_the_field() -> None:
+    from identity.errors import SchemaViolation
+    from identity.schemas import validate
+
+    with pytest.raises(SchemaViolation, match="/sd_hash"):
+        validate({"iat": 1, "aud": "did:x", "nonce": "n", "sd_hash": "short"}, "kb-jwt-claims")

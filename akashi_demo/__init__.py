@@ -1,0 +1,1 @@
+"""akashi-demo: the whole story, narrated (see __main__)."""

@@ -1,0 +1,229 @@
+"""``akashi-demo``: a narrated walk through the identity core.
+
+For now the walk runs in one process on the pure core (no services yet; the
+issuer, verifier and registry services replace these steps with real HTTP
+calls as they land). Every step is checked; the demo exits non-zero if any
+check fails.
+
+1. The holder creates her wallet root (did:akashi, 1 of 2 with a paper
+   recovery key) and a pairwise did:key for the car-sharing operator.
+2. The issuer issues a KYC credential (SD-JWT VC, OpenID Identity Assurance
+   ``verified_claims`` under ``jp_aml``) with every personal claim selectively
+   disclosable.
+3. The operator asks for "over 20" and her family name, with a fresh nonce.
+4. The wallet presents exactly those two, with key binding.
+5. The operator verifies, and the demo shows what it saw and what it did not.
+6. A tampered and a replayed presentation are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+from identity.credentials.kyc import (
+    Address,
+    JpkiEvidence,
+    PersonClaims,
+    Verification,
+    kyc_claims,
+)
+from identity.credentials.sdjwt import SD, issue, present, verify
+from identity.crypto.encoding import b64url_decode, b64url_encode
+from identity.crypto.keys import Ed25519PrivateKey
+from identity.did.akashi import replay
+from identity.did.did_key import did_key_from_public_key
+from identity.did.key_events import incept, sign_event
+from identity.errors import AkashiError
+from identity.schemas import validate
+
+PERSON = PersonClaims(
+    family_name="山田",
+    given_name="花子",
+    birthdate=date(1998, 7, 15),
+    address=Address(
+        formatted="東京都千代田区霞が関2-1-2",
+        region="東京都",
+        locality="千代田区",
+        street_address="霞が関2-1-2",
+        country="JP",
+    ),
+    gender="female",
+)
+#: Values that must never reach a verifier that did not ask for them.
+SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female", "JPKI-SERIAL-0042"]
+
+
+class Narrator:
+    """Prints the story and counts failed checks."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.step = 0
+
+    def title(self, text: str) -> None:
+        self.step += 1
+        print(f"\n{self.step}. {text}")
+
+    def say(self, text: str) -> None:
+        print(f"   {text}")
+
+    def check(self, ok: bool, text: str) -> None:
+        mark = "ok " if ok else "FAIL"
+        print(f"   [{mark}] {text}")
+        if not ok:
+            self.failures += 1
+
+
+def selectively_disclosable(claims: dict[str, Any]) -> dict[str, Any]:
+    """Mark every personal value of a KYC credential as selectively disclosable.
+
+    What stays visible: the trust framework, verification time and process,
+    and each evidence's type and anti-money-laundering method letter, so that
+    "verified under jp_aml by method ワ" can be proven without any personal data.
+    """
+    verified = claims["verified_claims"]
+    evidence = []
+    for item in verified["verification"]["evidence"]:
+        visible = {"type", "jp_aml_method"}
+        evidence.append({k: v if k in visible else SD(v) for k, v in item.items()})
+    person = {k: SD(v) for k, v in verified["claims"].items()}
+    if "address" in verified["claims"]:
+        person["address"] = SD({k: SD(v) for k, v in verified["claims"]["address"].items()})
+    return {
+        "verified_claims": {
+            "verification": {**verified["verification"], "evidence": evidence},
+            "claims": person,
+        },
+        "age_over_18": SD(claims["age_over_18"]),
+        "age_over_20": SD(claims["age_over_20"]),
+    }
+
+
+def decoded_parts(presentation: str) -> str:
+    """Everything a verifier receives, decoded to text, to search for personal data."""
+    texts = []
+    for part in presentation.split("~"):
+        for segment in part.split("."):
+            try:
+                texts.append(b64url_decode(segment).decode("utf-8", "replace"))
+            except AkashiError:
+                texts.append(segment)
+    return "\n".join(texts)
+
+
+def run(now: int) -> int:
+    n = Narrator()
+    today = datetime.fromtimestamp(now, UTC).date()
+
+    n.title("Yamada Hanako (山田 花子) sets up her wallet")
+    device = Ed25519PrivateKey.generate()
+    paper = Ed25519PrivateKey.generate()  # printed on the recovery sheet, kept offline
+    second_device = Ed25519PrivateKey.generate()
+    inception = incept(
+        [device.public_key], [paper.public_key, second_device.public_key], kt=1, nt=1
+    )
+    root_state = replay([sign_event(inception, [device])])
+    n.say(f"wallet root: {root_state.did}")
+    n.say("its inception commits to the digests of two next keys (1 of 2): a paper")
+    n.say("recovery key and a second device; losing one of them is survivable.")
+    n.check(root_state.did == inception["id"], "the identifier is derived from its own inception event")
+    holder_key = Ed25519PrivateKey.generate()
+    pairwise = did_key_from_public_key(holder_key.public_key)
+    n.say(f"pairwise identifier for the car-sharing operator: {pairwise[:32]}…")
+
+    n.title("The identity provider issues her KYC credential (SD-JWT VC)")
+    issuer_key = Ed25519PrivateKey.generate()
+    issuer_did = did_key_from_public_key(issuer_key.public_key)
+    n.say("(in this core walk the My Number card check is taken as done; the issuer")
+    n.say(" service checks the JPKI signature and certificate chain for real)")
+    checked = datetime.fromtimestamp(now - 600, UTC)
+    verification = Verification(
+        time=checked,
+        verification_process="akashi-demo-0001",
+        evidence=(
+            JpkiEvidence(
+                issuer="CN=Japan Agency for Local Authority Information Systems, O=JPKI, C=JP",
+                serial_number="JPKI-SERIAL-0042",
+                created_at=checked,
+            ),
+        ),
+    )
+    personal = kyc_claims(PERSON, verification, today)
+    claims = {
+        "iss": issuer_did,
+        "vct": "https://akashi.example/vct/kyc",
+        "iat": now - 60,
+        "exp": now + 365 * 86400,
+        **selectively_disclosable(personal),
+    }
+    credential = issue(claims, issuer_key, holder_key=holder_key.public_key, decoys=2)
+    disclosures = credential.count("~") - 1
+    n.say(f"issued: {len(credential)} characters, {disclosures} disclosures; the signed part holds")
+    n.say("only salted digests of her name, birth date, address and certificate serial.")
+    signed_part = decoded_parts(credential.split("~")[0])
+    n.check(all(secret not in signed_part for secret in SECRETS), "no personal value is readable in the signed JWT")
+
+    n.title("The car-sharing operator asks: over 20? and the family name for the contract")
+    nonce = b64url_encode(os.urandom(16))
+    verifier_id = "did:key:z6MkCarSharingOperatorDemo"
+    n.say(f"request nonce {nonce}, audience {verifier_id}")
+
+    n.title("Her wallet presents exactly those two claims, bound to her key")
+    wanted = [("age_over_20",), ("verified_claims", "claims", "family_name")]
+    presentation = present(credential, wanted, holder_key=holder_key, nonce=nonce, aud=verifier_id, iat=now)
+    n.say(f"presentation: {presentation.count('~') - 1} of {disclosures} disclosures, plus a key-binding JWT")
+
+    n.title("The operator verifies")
+    result = verify(presentation, issuer_key.public_key, now=now, nonce=nonce, aud=verifier_id)
+    seen = result.claims
+    validate(seen, "kyc-credential-claims")
+    n.check(seen.get("age_over_20") is True, "over 20: yes")
+    n.check(seen["verified_claims"]["claims"] == {"family_name": "山田"}, "family name: 山田")
+    framework = seen["verified_claims"]["verification"]["trust_framework"]
+    methods = [e.get("jp_aml_method") for e in seen["verified_claims"]["verification"]["evidence"]]
+    n.check(framework == "jp_aml" and methods == ["ワ"], f"identity verified under {framework}, method {methods[0]}")
+    n.say("disclosed paths: " + ", ".join(".".join(map(str, p)) for p in result.paths))
+    received = decoded_parts(presentation)
+    for secret in SECRETS:
+        n.check(secret not in received, f"the operator never received {secret!r}")
+
+    n.title("Tampering and replay are refused")
+    tampered = presentation.replace(presentation.split("~")[1], presentation.split("~")[1][:-2] + "AA", 1)
+    for label, candidate, expected_nonce in (
+        ("a changed disclosure", tampered, nonce),
+        ("the same presentation replayed to a new request", presentation, b64url_encode(os.urandom(16))),
+    ):
+        try:
+            verify(candidate, issuer_key.public_key, now=now, nonce=expected_nonce, aud=verifier_id)
+        except AkashiError as error:
+            n.check(True, f"{label}: refused ({type(error).__name__}: {error})")
+        else:
+            n.check(False, f"{label}: was accepted")
+
+    print()
+    if n.failures:
+        print(f"{n.failures} check(s) failed.")
+        return 1
+    print("Every check passed.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``akashi-demo``."""
+    parser = argparse.ArgumentParser(prog="akashi-demo", description="A narrated walk through akashi.")
+    parser.add_argument("--now", type=int, default=None, help="clock to use (Unix seconds)")
+    args = parser.parse_args(argv)
+    try:
+        return run(args.now if args.now is not None else int(time.time()))
+    except AkashiError as error:
+        print(f"akashi-demo: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
