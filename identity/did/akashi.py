@@ -265,9 +265,7 @@ def _verified_signers(
 
 def _require(signers: set[int], threshold: int, what: str) -> None:
     if len(signers) < threshold:  # S3
-        raise KeyStateError(
-            f"{what} is signed by {len(signers)} distinct keys; {threshold} are required"
-        )
+        raise KeyStateError(f"{what} is signed by {len(signers)} distinct keys; {threshold} are required")
 
 
 def resolve_did_akashi(state: KeyState) -> dict[str, Any]:
@@ -287,7 +285,5 @@ def resolve_did_akashi(state: KeyState) -> dict[str, Any]:
     if agreement:
         document["keyAgreement"] = [method["id"] for method in agreement]
     if state.services:
-        document["service"] = [
-            {**service, "id": did + service["id"]} for service in state.services
-        ]
+        document["service"] = [{**service, "id": did + service["id"]} for service in state.services]
     return document

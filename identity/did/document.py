@@ -141,9 +141,7 @@ def _related(document: object, relationship: str) -> dict[str, Mapping[str, Any]
     return related
 
 
-def signing_keys(
-    document: object, *, relationship: str = "assertionMethod"
-) -> dict[str, Ed25519PublicKey]:
+def signing_keys(document: object, *, relationship: str = "assertionMethod") -> dict[str, Ed25519PublicKey]:
     """Every Ed25519 key listed under ``relationship``, by absolute method id."""
     keys: dict[str, Ed25519PublicKey] = {}
     for method_id, method in _related(document, relationship).items():
@@ -153,9 +151,7 @@ def signing_keys(
     return keys
 
 
-def signing_key(
-    document: object, key_id: str, *, relationship: str = "assertionMethod"
-) -> Ed25519PublicKey:
+def signing_key(document: object, key_id: str, *, relationship: str = "assertionMethod") -> Ed25519PublicKey:
     """The Ed25519 key ``key_id``, which ``relationship`` must list (rules 2, 3, 5)."""
     method = find_verification_method(document, key_id)
     method_id = _absolute(_document(document)[0], key_id)

@@ -198,9 +198,7 @@ def update(
 ) -> dict[str, Any]:
     """An update replacing the document's keyAgreement keys and services."""
     event = _following(state, "upd")
-    event.update(
-        keyAgreement=[encode_multikey(k) for k in key_agreement], service=_services(services)
-    )
+    event.update(keyAgreement=[encode_multikey(k) for k in key_agreement], service=_services(services))
     return event
 
 
