@@ -19,6 +19,7 @@ check fails.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -124,9 +125,7 @@ def run(now: int) -> int:
     device = Ed25519PrivateKey.generate()
     paper = Ed25519PrivateKey.generate()  # printed on the recovery sheet, kept offline
     second_device = Ed25519PrivateKey.generate()
-    inception = incept(
-        [device.public_key], [paper.public_key, second_device.public_key], kt=1, nt=1
-    )
+    inception = incept([device.public_key], [paper.public_key, second_device.public_key], kt=1, nt=1)
     root_state = replay([sign_event(inception, [device])])
     n.say(f"wallet root: {root_state.did}")
     n.say("its inception commits to the digests of two next keys (1 of 2): a paper")
@@ -166,7 +165,10 @@ def run(now: int) -> int:
     n.say(f"issued: {len(credential)} characters, {disclosures} disclosures; the signed part holds")
     n.say("only salted digests of her name, birth date, address and certificate serial.")
     signed_part = decoded_parts(credential.split("~")[0])
-    n.check(all(secret not in signed_part for secret in SECRETS), "no personal value is readable in the signed JWT")
+    n.check(
+        all(secret not in signed_part for secret in SECRETS),
+        "no personal value is readable in the signed JWT",
+    )
 
     n.title("The car-sharing operator asks: over 20? and the family name for the contract")
     nonce = b64url_encode(os.urandom(16))
@@ -186,16 +188,24 @@ def run(now: int) -> int:
     n.check(seen["verified_claims"]["claims"] == {"family_name": "山田"}, "family name: 山田")
     framework = seen["verified_claims"]["verification"]["trust_framework"]
     methods = [e.get("jp_aml_method") for e in seen["verified_claims"]["verification"]["evidence"]]
-    n.check(framework == "jp_aml" and methods == ["ワ"], f"identity verified under {framework}, method {methods[0]}")
+    n.check(
+        framework == "jp_aml" and methods == ["ワ"],
+        f"identity verified under {framework}, method {methods[0]}",
+    )
     n.say("disclosed paths: " + ", ".join(".".join(map(str, p)) for p in result.paths))
     received = decoded_parts(presentation)
     for secret in SECRETS:
         n.check(secret not in received, f"the operator never received {secret!r}")
 
     n.title("Tampering and replay are refused")
-    tampered = presentation.replace(presentation.split("~")[1], presentation.split("~")[1][:-2] + "AA", 1)
+    tampered = presentation
+    for original in presentation.split("~")[1:-1]:
+        salt, name, _old = json.loads(b64url_decode(original))
+        if name == "family_name":
+            forged = b64url_encode(json.dumps([salt, name, "佐藤"], ensure_ascii=False).encode())
+            tampered = presentation.replace(original, forged)
     for label, candidate, expected_nonce in (
-        ("a changed disclosure", tampered, nonce),
+        ("the family name swapped for 佐藤 in its disclosure", tampered, nonce),
         ("the same presentation replayed to a new request", presentation, b64url_encode(os.urandom(16))),
     ):
         try:

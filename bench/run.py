@@ -28,10 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from identity.credentials.sdjwt import SD, issue, present, verify  # noqa: E402
-from identity.crypto.jcs import canonicalize  # noqa: E402
-from identity.crypto.keys import Ed25519PrivateKey  # noqa: E402
-from identity.jose.jwk import private_key_to_jwk  # noqa: E402
+from identity.credentials.sdjwt import SD, issue, present, verify
+from identity.crypto.jcs import canonicalize
+from identity.crypto.keys import Ed25519PrivateKey
+from identity.jose.jwk import private_key_to_jwk
 
 NOW = int(time.time())
 NONCE = "bench-nonce-0001"
@@ -103,7 +103,9 @@ def bench(seconds: float) -> list[tuple[str, float, float | None]]:
     presentation = present(sd_jwt, paths, holder_key=holder, nonce=NONCE, aud=AUD, iat=NOW)
     ours_issue = rate(lambda: issue(claims, issuer, holder_key=holder.public_key, decoys=2), seconds)
     ours_pv = rate(ours_present_verify, seconds)
-    ours_verify = rate(lambda: verify(presentation, issuer.public_key, now=NOW, nonce=NONCE, aud=AUD), seconds)
+    ours_verify = rate(
+        lambda: verify(presentation, issuer.public_key, now=NOW, nonce=NONCE, aud=AUD), seconds
+    )
 
     # ---- reference package
     ref_issue = ref_pv = ref_verify = None
@@ -151,7 +153,11 @@ def reference_rates(
 
     def ref_issue() -> str:
         return SDJWTIssuer(
-            user_claims, issuer_jwk, holder_key=holder_jwk, sign_alg="EdDSA", add_decoy_claims=True,
+            user_claims,
+            issuer_jwk,
+            holder_key=holder_jwk,
+            sign_alg="EdDSA",
+            add_decoy_claims=True,
             extra_header_parameters={"typ": "dc+sd-jwt"},
         ).sd_jwt_issuance
 
@@ -160,7 +166,9 @@ def reference_rates(
 
     def ref_present() -> str:
         holder_side = SDJWTHolder(issued)
-        holder_side.create_presentation(to_disclose, nonce=NONCE, aud=AUD, holder_key=holder_jwk, sign_alg="EdDSA")
+        holder_side.create_presentation(
+            to_disclose, nonce=NONCE, aud=AUD, holder_key=holder_jwk, sign_alg="EdDSA"
+        )
         return str(holder_side.sd_jwt_presentation)
 
     def ref_verify(presentation: str) -> dict[str, Any]:
@@ -183,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2)")
     args = parser.parse_args(argv)
     rows = bench(args.seconds)
-    print(f"akashi identity-core benchmark — Python {platform.python_version()}, {platform.machine()}, one core")
+    print(
+        f"akashi identity-core benchmark — Python {platform.python_version()}, {platform.machine()}, one core"
+    )
     print(f"{'measure':52s} {'akashi':>10s} {'sd-jwt 0.10.4':>14s} {'ratio':>7s}")
     for name, ours, ref in rows:
         ref_text = f"{ref:14,.0f}" if ref else f"{'':14s}"

@@ -17,7 +17,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {"identity", "registry", "issuer", "holder_app", "verifier", "akashi_demo"}
 ROLES = {"registry", "issuer", "holder_app", "verifier"}
-IO_MODULES = {"socket", "sqlite3", "sqlite_utils", "httpx", "urllib", "http", "subprocess", "starlette", "uvicorn", "asyncio"}
+IO_MODULES = {
+    "socket",
+    "sqlite3",
+    "sqlite_utils",
+    "httpx",
+    "urllib",
+    "http",
+    "subprocess",
+    "starlette",
+    "uvicorn",
+    "asyncio",
+}
 
 
 def imports_of(path: Path) -> list[str]:
@@ -64,7 +75,11 @@ def test_roles_do_not_import_each_other(role: str) -> None:
     for path in modules(role):
         for name in imports_of(path):
             top = name.split(".")[0]
-            if top in ROLES and top != role and not (top == "registry" and name.startswith("registry.client")):
+            if (
+                top in ROLES
+                and top != role
+                and not (top == "registry" and name.startswith("registry.client"))
+            ):
                 problems.append(f"{path.relative_to(ROOT)} imports {name}")
     assert problems == []
 

@@ -85,11 +85,9 @@ def private_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PrivateKey | X25519Pr
     raw_d = b64url_decode(d, what="JWK member 'd'")
     if len(raw_d) != 32:
         raise MalformedInput("JWK member 'd' must be 32 bytes")
-    key: Ed25519PrivateKey | X25519PrivateKey
-    if crv == "Ed25519":
-        key = Ed25519PrivateKey.from_seed(raw_d)
-    else:
-        key = X25519PrivateKey(raw_d)
+    key: Ed25519PrivateKey | X25519PrivateKey = (
+        Ed25519PrivateKey.from_seed(raw_d) if crv == "Ed25519" else X25519PrivateKey(raw_d)
+    )
     if key.public_key.raw != raw_x:
         raise MalformedInput("JWK members 'x' and 'd' do not belong to the same key")
     return key

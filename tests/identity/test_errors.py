@@ -9,11 +9,7 @@ from identity.errors import PROBLEM_TYPES, AkashiError, Revoked, SchemaViolation
 
 
 def all_error_classes() -> list[type[AkashiError]]:
-    return [
-        obj
-        for _, obj in inspect.getmembers(errors, inspect.isclass)
-        if issubclass(obj, AkashiError)
-    ]
+    return [obj for _, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, AkashiError)]
 
 
 def test_every_error_class_has_its_own_problem_type() -> None:

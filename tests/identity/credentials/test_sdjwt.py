@@ -65,7 +65,9 @@ def kyc_claims() -> dict[str, Any]:
 
 
 def issued(decoys: int = 2, **kwargs: Any) -> str:
-    return issue(kyc_claims(), ISSUER, holder_key=HOLDER.public_key, decoys=decoys, random=fixed_random(), **kwargs)
+    return issue(
+        kyc_claims(), ISSUER, holder_key=HOLDER.public_key, decoys=decoys, random=fixed_random(), **kwargs
+    )
 
 
 def presented(paths: list[tuple[str | int | None, ...]], *, sd_jwt: str | None = None, **kwargs: Any) -> str:
@@ -180,7 +182,9 @@ def test_typ_must_be_dc_sd_jwt_for_a_vc() -> None:
         verified_claims(presented([("age_over_20",)], sd_jwt=sd_jwt))
 
 
-def _forge(payload: dict[str, Any], disclosures: list[list[Any]], header: dict[str, Any] | None = None) -> str:
+def _forge(
+    payload: dict[str, Any], disclosures: list[list[Any]], header: dict[str, Any] | None = None
+) -> str:
     """An issuer-signed SD-JWT built by hand, to test what a careless issuer could send."""
     encoded = [b64url_encode(json.dumps(d).encode()) for d in disclosures]
     jwt = sign_compact(header or {"typ": "dc+sd-jwt"}, json.dumps(payload).encode(), ISSUER)
@@ -233,7 +237,14 @@ def test_malformed_sd_jwts_are_refused(
     payload: dict[str, Any], disclosures: list[list[Any]], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        verify(_forge(payload, disclosures), ISSUER.public_key, now=NOW, nonce=None, aud=None, require_key_binding=False)
+        verify(
+            _forge(payload, disclosures),
+            ISSUER.public_key,
+            now=NOW,
+            nonce=None,
+            aud=None,
+            require_key_binding=False,
+        )
 
 
 def test_the_same_disclosure_twice_is_refused() -> None:
@@ -260,10 +271,25 @@ def test_issue_refuses_to_hide_claims_a_vc_must_show() -> None:
 
 # ---------------------------------------------------------------- properties
 
-CLAIM_NAMES = ["given_name", "family_name", "birthdate", "age_over_18", "age_over_20", "address", "nationalities"]
+CLAIM_NAMES = [
+    "given_name",
+    "family_name",
+    "birthdate",
+    "age_over_18",
+    "age_over_20",
+    "address",
+    "nationalities",
+]
 LEAF_PATHS: list[tuple[str | int | None, ...]] = [
-    ("given_name",), ("family_name",), ("birthdate",), ("age_over_18",), ("age_over_20",),
-    ("address", "formatted"), ("address", "region"), ("address", "locality"), ("nationalities", 0),
+    ("given_name",),
+    ("family_name",),
+    ("birthdate",),
+    ("age_over_18",),
+    ("age_over_20",),
+    ("address", "formatted"),
+    ("address", "region"),
+    ("address", "locality"),
+    ("nationalities", 0),
 ]
 SD_JWT = issued()
 
@@ -284,7 +310,9 @@ def _expected(paths: list[tuple[str | int | None, ...]]) -> dict[str, Any]:
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(LEAF_PATHS), unique=True))
-def test_any_subset_presented_is_exactly_the_subset_verified(paths: list[tuple[str | int | None, ...]]) -> None:
+def test_any_subset_presented_is_exactly_the_subset_verified(
+    paths: list[tuple[str | int | None, ...]],
+) -> None:
     claims = verified_claims(presented(paths, sd_jwt=SD_JWT))
     assert claims == _expected(paths)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import pytest
 from hypothesis import given
@@ -41,13 +42,13 @@ def test_base64url_refuses_non_canonical_spellings(bad: str) -> None:
 def test_no_two_base64url_spellings_decode_to_the_same_bytes(data: bytes, draw: st.DataObject) -> None:
     text = b64url_encode(data)
     position = draw.draw(st.integers(0, len(text) - 1))
-    replacement = draw.draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+    replacement = draw.draw(
+        st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    )
     changed = text[:position] + replacement + text[position + 1 :]
     if changed != text:
-        try:
+        with contextlib.suppress(MalformedInput):
             assert b64url_decode(changed) != data
-        except MalformedInput:
-            pass
 
 
 @given(st.binary(max_size=100))

@@ -22,7 +22,9 @@ CASES = sorted(p.name for p in (VECTORS / "input").iterdir())
 def test_canonical_output_matches_reference(name: str) -> None:
     value = json.loads((VECTORS / "input" / name).read_text(encoding="utf-8"))
     expected = (VECTORS / "output" / name).read_bytes()
-    hex_form = bytes.fromhex((VECTORS / "outhex" / name.replace(".json", ".txt")).read_text().replace(" ", "").replace("\n", ""))
+    hex_form = bytes.fromhex(
+        (VECTORS / "outhex" / name.replace(".json", ".txt")).read_text().replace(" ", "").replace("\n", "")
+    )
     assert canonicalize(value) == expected == hex_form
 
 

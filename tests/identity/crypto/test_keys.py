@@ -10,9 +10,7 @@ import pytest
 from identity.crypto.keys import Ed25519PrivateKey, Ed25519PublicKey, X25519PrivateKey
 from identity.errors import InvalidSignature, MalformedInput
 
-VECTORS = json.loads(
-    (Path(__file__).parents[2] / "vectors" / "rfc8032-rfc7748" / "vectors.json").read_text()
-)
+VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "rfc8032-rfc7748" / "vectors.json").read_text())
 
 
 def test_ed25519_rfc8032_test_1() -> None:

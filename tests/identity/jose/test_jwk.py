@@ -49,7 +49,10 @@ def test_x25519_jwk_round_trip() -> None:
         ({"kty": "OKP", "crv": "Ed448", "x": "AA"}, UnsupportedAlgorithm),
         ({"kty": "OKP", "crv": "Ed25519"}, MalformedInput),
         ({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}, MalformedInput),
-        ({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="}, MalformedInput),
+        (
+            {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="},
+            MalformedInput,
+        ),
         ("not a jwk", MalformedInput),
     ],
 )
