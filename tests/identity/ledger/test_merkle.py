@@ -67,7 +67,7 @@ def test_transparency_dev_inclusion_vectors(case: dict[str, Any]) -> None:
         with pytest.raises((MalformedInput, ProofMismatch)):
             verify_inclusion(*args)
     else:
-        assert verify_inclusion(*args) is None
+        verify_inclusion(*args)  # returns None; raising would fail the test
 
 
 @pytest.mark.parametrize("case", _cases("consistency"))
@@ -83,7 +83,7 @@ def test_transparency_dev_consistency_vectors(case: dict[str, Any]) -> None:
         with pytest.raises((MalformedInput, ProofMismatch)):
             verify_consistency(*args)
     else:
-        assert verify_consistency(*args) is None
+        verify_consistency(*args)
 
 
 def test_the_vector_set_is_complete() -> None:
