@@ -68,9 +68,11 @@ class Checkpoint:
         for line, what in [(self.origin, "origin"), *((e, "extension line") for e in self.extensions)]:
             if not line or any(ch < " " for ch in line):  # 1, 2, 5
                 raise MalformedInput(f"checkpoint {what} must be one non-empty line")
-        if isinstance(self.size, bool) or not 0 <= self.size <= MAX_TREE_SIZE:  # 3
+        if isinstance(self.size, bool) or not isinstance(self.size, int):
+            raise MalformedInput("checkpoint tree size must be an integer")
+        if not 0 <= self.size <= MAX_TREE_SIZE:  # 3
             raise MalformedInput("checkpoint tree size must be from 0 to 2**64-1")
-        if len(self.root_hash) != HASH_SIZE:  # 4
+        if not isinstance(self.root_hash, bytes) or len(self.root_hash) != HASH_SIZE:  # 4
             raise MalformedInput(f"checkpoint root hash must be {HASH_SIZE} bytes")
 
 

@@ -23,6 +23,7 @@ from identity.errors import MalformedInput
 from identity.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
+    MAX_TREE_SIZE,
     consistency_proof_length,
     inclusion_proof_length,
     leaf_hash,
@@ -83,8 +84,8 @@ class ProofPlan:
 
 def plan_root(size: int) -> ProofPlan:
     """The one-entry plan whose hash is the root of the tree of ``size`` leaves (``size > 0``)."""
-    if size <= 0:
-        raise MalformedInput("the empty tree has no stored nodes; its root is SHA-256('')")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_TREE_SIZE:
+        raise MalformedInput("a tree with stored nodes has from 1 to 2**64-1 leaves")
     return ProofPlan((_range(0, size),))
 
 
@@ -195,6 +196,8 @@ class MemoryTree:
 
     def get_node(self, level: int, index: int) -> bytes:
         """The hash of perfect subtree ``(level, index)``; it must be complete."""
+        if level < 0 or index < 0:  # Python would count negative indices from the end
+            raise MalformedInput("subtree level and index must not be negative")
         try:
             return self._levels[level][index]
         except IndexError as exc:

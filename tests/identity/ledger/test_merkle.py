@@ -212,6 +212,10 @@ def test_proof_generation_refuses_bad_positions() -> None:
         tree.consistency_proof(1, 4)  # beyond what the tree holds
     with pytest.raises(MalformedInput):
         tree.get_node(1, 1)  # leaves 2..3 are not complete yet
+    with pytest.raises(MalformedInput):
+        tree.get_node(0, -1)  # not "the last leaf"
+    with pytest.raises(MalformedInput):
+        root_at(2**64, tree.get_node)
 
 
 def test_a_plan_reads_few_nodes_and_one_batch_suffices() -> None:
