@@ -42,10 +42,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.hashing import sha256
+from identity.crypto.jcs import canonicalize
 from identity.crypto.keys import Ed25519PrivateKey, Ed25519PublicKey, RandomSource
 from identity.crypto.strict_json import loads, loads_object
 from identity.errors import BindingError, MalformedInput, ProofMismatch, UnsupportedAlgorithm
@@ -69,6 +70,8 @@ __all__ = [
 
 SD_JWT_VC_TYP = "dc+sd-jwt"
 KB_JWT_TYP = "kb+jwt"
+# The KB-JWT header never varies: encode it once.
+_KB_HEADER_B64 = b64url_encode(canonicalize({"alg": "EdDSA", "typ": KB_JWT_TYP}))
 SD_ALG = "sha-256"
 _NEVER_DISCLOSABLE_IN_VC = frozenset(
     {"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"}
@@ -86,8 +89,7 @@ class SD:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Disclosure:
+class Disclosure(NamedTuple):
     """One decoded disclosure: ``name`` is ``None`` for an array element."""
 
     encoded: str
@@ -135,9 +137,11 @@ def _kb_time_policy(skew: int, max_age: int) -> TimePolicy:
     return TimePolicy(skew=skew, max_iat_age=max_age, require=frozenset({"iat"}))
 
 
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def _encode_disclosure(items: list[Any]) -> str:
-    text = json.dumps(items, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return b64url_encode(text.encode("utf-8"))
+    return b64url_encode(_compact_json(items).encode("utf-8"))
 
 
 class _Concealer:
@@ -221,8 +225,7 @@ def issue(
     if holder_key is not None:
         payload["cnf"] = {"jwk": public_key_to_jwk(holder_key)}
     jwt_header = dict(header) if header is not None else {"typ": SD_JWT_VC_TYP}
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    jwt = sign_compact(jwt_header, body.encode("utf-8"), issuer_key)
+    jwt = sign_compact(jwt_header, _compact_json(payload).encode("utf-8"), issuer_key)
     return jwt + "~" + "".join(d + "~" for d in concealer.disclosures)
 
 
@@ -245,8 +248,8 @@ def _split(presentation: str, limits: SdJwtLimits) -> tuple[str, list[str], str]
     return parts[0], parts[1:-1], parts[-1]
 
 
-def _decode_disclosure(encoded: str) -> Disclosure:
-    """Rule 4."""
+def _decode_disclosure(encoded: str, digest: str | None = None) -> Disclosure:
+    """Rule 4. ``digest`` saves recomputing it when the caller has it."""
     if not encoded:
         raise MalformedInput("SD-JWT contains an empty disclosure ('~~')")
     items = loads(b64url_decode(encoded, what="disclosure"), what="disclosure")
@@ -256,13 +259,13 @@ def _decode_disclosure(encoded: str) -> Disclosure:
     if not isinstance(salt, str):
         raise MalformedInput("a disclosure's salt must be a string")
     if len(items) == 2:
-        return Disclosure(encoded, _digest(encoded), salt, None, items[1])
+        return Disclosure(encoded, digest or _digest(encoded), salt, None, items[1])
     name = items[1]
     if not isinstance(name, str):
         raise MalformedInput("a disclosure's claim name must be a string")
     if name in ("_sd", "..."):
         raise MalformedInput(f"a disclosure must not use the reserved claim name {name!r}")
-    return Disclosure(encoded, _digest(encoded), salt, name, items[2])
+    return Disclosure(encoded, digest or _digest(encoded), salt, name, items[2])
 
 
 def _index_disclosures(encoded: Iterable[str]) -> dict[str, Disclosure]:
@@ -305,8 +308,10 @@ class _Embedder:
     def _embed_object(self, obj: dict[str, Any], path: ClaimPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, value in obj.items():
-            if name != "_sd":
-                out[name] = self.embed(value, (*path, name))
+            if name == "_sd":
+                continue
+            # Only containers can hide digests; scalars are copied as they are.
+            out[name] = self.embed(value, (*path, name)) if isinstance(value, (dict, list)) else value
         digests = obj.get("_sd")
         if digests is None:
             return out
@@ -322,7 +327,10 @@ class _Embedder:
                 raise MalformedInput(f"disclosed claim {disclosure.name!r} already exists")
             claim_path = (*path, disclosure.name)
             self.used.append((claim_path, disclosure))
-            out[disclosure.name] = self.embed(disclosure.value, claim_path)
+            value = disclosure.value
+            out[disclosure.name] = (
+                self.embed(value, claim_path) if isinstance(value, (dict, list)) else value
+            )
         return out
 
     def _embed_array(self, array: list[Any], path: ClaimPath) -> list[Any]:
@@ -362,14 +370,81 @@ def _process(
 # --------------------------------------------------------------------------- presenting
 
 
-def _path_selected(path: ClaimPath, wanted: Sequence[ClaimPath]) -> bool:
-    """A disclosure is needed if it lies on the way to a wanted path or inside one."""
+def _on_the_way(path: ClaimPath, wanted: Sequence[ClaimPath]) -> tuple[bool, bool]:
+    """``(needed, covered)``: whether ``path`` lies on the way to a wanted path or
+    inside one, and whether it lies inside one (so everything below is wanted)."""
+    needed = False
     for request in wanted:
-        shorter = min(len(path), len(request))
-        pairs = zip(path[:shorter], request[:shorter], strict=True)
-        if all(want == got or (want is None and isinstance(got, int)) for got, want in pairs):
-            return True
-    return False
+        for got, want in zip(path, request, strict=False):
+            if want != got and not (want is None and type(got) is int):
+                break
+        else:
+            if len(request) <= len(path):
+                return True, True
+            needed = True
+    return needed, False
+
+
+class _Selector:
+    """Walks a holder's own SD-JWT and picks the disclosures a set of paths needs.
+
+    It decodes only the disclosures it meets on the way, so an unrequested
+    branch of the credential costs nothing. The credential was verified when
+    the wallet received it; this walk trusts its structure but still raises
+    :class:`MalformedInput` on anything it cannot follow.
+    """
+
+    def __init__(self, by_digest: dict[str, str], wanted: Sequence[ClaimPath], max_depth: int) -> None:
+        self.by_digest = by_digest
+        self.wanted = wanted
+        self.max_depth = max_depth
+        self.chosen: set[str] = set()
+
+    def walk(self, value: Any, path: ClaimPath, covered: bool) -> None:
+        if len(path) > self.max_depth:
+            raise MalformedInput(f"SD-JWT claims nest deeper than {self.max_depth} levels")
+        if isinstance(value, dict):
+            self._walk_object(value, path, covered)
+        elif isinstance(value, list):
+            self._walk_array(value, path, covered)
+
+    def _visit(self, value: Any, path: ClaimPath, covered: bool, encoded: str | None) -> None:
+        if not covered:
+            needed, covered = _on_the_way(path, self.wanted)
+            if not needed:
+                return
+        if encoded is not None:
+            self.chosen.add(encoded)
+        self.walk(value, path, covered)
+
+    def _walk_object(self, obj: dict[str, Any], path: ClaimPath, covered: bool) -> None:
+        for name, value in obj.items():
+            if name != "_sd" and isinstance(value, (dict, list)):
+                self._visit(value, (*path, name), covered, None)
+        digests = obj.get("_sd", [])
+        if not isinstance(digests, list):
+            raise MalformedInput("'_sd' must be an array of digests")
+        for digest in digests:
+            encoded = self.by_digest.get(digest) if isinstance(digest, str) else None
+            if encoded is not None:
+                disclosure = _decode_disclosure(encoded, digest)
+                if disclosure.name is None:
+                    raise MalformedInput("an array-element disclosure is referenced from '_sd'")
+                self._visit(disclosure.value, (*path, disclosure.name), covered, encoded)
+
+    def _walk_array(self, array: list[Any], path: ClaimPath, covered: bool) -> None:
+        position = 0  # among the real elements: decoys do not count
+        for element in array:
+            if isinstance(element, dict) and "..." in element:
+                digest = element["..."]
+                encoded = self.by_digest.get(digest) if isinstance(digest, str) else None
+                if encoded is None:
+                    continue
+                disclosure = _decode_disclosure(encoded, digest)
+                self._visit(disclosure.value, (*path, position), covered, encoded)
+            else:
+                self._visit(element, (*path, position), covered, None)
+            position += 1
 
 
 def present(
@@ -385,25 +460,27 @@ def present(
     """The presentation of ``sd_jwt`` that discloses exactly the claims at ``disclose``.
 
     Disclosures needed to reach a wanted path, and those nested inside it, are
-    included; nothing else is. With ``holder_key``, a KB-JWT binds the
+    included; nothing else is. Array positions count the credential's real
+    elements (decoys excluded). With ``holder_key``, a KB-JWT binds the
     presentation to ``nonce`` and ``aud`` at time ``iat``.
     """
     jwt, encoded, kb = _split(sd_jwt, limits)
     if kb:
         raise MalformedInput("present() takes an SD-JWT without a key-binding JWT")
     payload = parse_compact_unverified(jwt, what="issuer-signed JWT").payload_json()
-    _, used = _process(payload, _index_disclosures(encoded), limits)
-    wanted = [tuple(p) for p in disclose]
-    chosen = {d.encoded for path, d in used if _path_selected(path, wanted)}
-    kept = [e for e in encoded if e in chosen]
-    presentation = jwt + "~" + "".join(e + "~" for e in kept)
+    by_digest = {_digest(text): text for text in encoded}
+    selector = _Selector(by_digest, [tuple(p) for p in disclose], limits.max_depth)
+    selector.walk(payload, (), False)
+    kept = [text for text in encoded if text in selector.chosen]
+    presentation = jwt + "~" + "".join(text + "~" for text in kept)
     if holder_key is None:
         return presentation
     if nonce is None or aud is None or iat is None:
         raise TypeError("key binding needs nonce, aud and iat")
     kb_claims = {"iat": iat, "aud": aud, "nonce": nonce, "sd_hash": sd_hash(presentation)}
-    body = json.dumps(kb_claims, ensure_ascii=False, separators=(",", ":"))
-    return presentation + sign_compact({"typ": KB_JWT_TYP}, body.encode("utf-8"), holder_key)
+    signing_input = _KB_HEADER_B64 + "." + b64url_encode(_compact_json(kb_claims).encode("utf-8"))
+    signature = holder_key.sign(signing_input.encode("ascii"))
+    return presentation + signing_input + "." + b64url_encode(signature)
 
 
 def sd_hash(presentation_without_kb: str) -> str:
