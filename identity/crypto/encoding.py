@@ -32,6 +32,7 @@ _B58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 _FROM_URL = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")
 # For each base64 character, the value of its 6 bits (or 64 for a non-alphabet byte).
 _SEXTET = bytes(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".find(chr(c)) % 65
@@ -57,15 +58,17 @@ def b64url_decode(text: str | bytes, *, what: str = "base64url value") -> bytes:
     else:
         raw = text
     remainder = len(raw) % 4
-    # "+", "/" and "=" belong to standard base64; after translation they would pass.
-    if remainder == 1 or b"+" in raw or b"/" in raw or b"=" in raw:
+    if remainder == 1:
         raise MalformedInput(f"{what} is not unpadded base64url")
     if remainder and _SEXTET[raw[-1]] & (0x0F if remainder == 2 else 0x03):
         raise MalformedInput(f"{what} is not canonical base64url (stray bits at the end)")
+    # Map to the standard alphabet, deleting "+", "/" and "=": they belong to standard
+    # base64 and would pass after translation, so a shorter result means foreign input.
+    standard = raw.translate(_FROM_URL, b"+/=")
+    if len(standard) != len(raw):
+        raise MalformedInput(f"{what} is not unpadded base64url")
     try:
-        return binascii.a2b_base64(
-            raw.translate(_FROM_URL) + b"=" * (-len(raw) % 4), strict_mode=True
-        )
+        return binascii.a2b_base64(standard + _PADDING[remainder], strict_mode=True)
     except binascii.Error as exc:
         raise MalformedInput(f"{what} is not unpadded base64url") from exc
 

@@ -37,13 +37,27 @@ def _no_constant(name: str) -> Any:
 
 
 _decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+_scan_once = _decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
+
+
+def _decode(text: str) -> Any:
+    # The scanner alone is enough for text without surrounding whitespace (what
+    # signed tokens carry); anything else takes the full path, which also
+    # reports trailing garbage.
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        return _decoder.decode(text)
+    if end != len(text):
+        return _decoder.decode(text)
+    return value
 
 
 def loads(data: bytes | str, *, what: str = "JSON") -> Any:
     """Parse UTF-8 JSON text, refusing duplicate names and non-JSON constants."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return _decoder.decode(text)
+        return _decode(text)
     except _Duplicate as exc:
         raise MalformedInput(f"{what} has the member {exc.name!r} more than once") from exc
     except UnicodeDecodeError as exc:

@@ -52,7 +52,8 @@ def private_key_to_jwk(key: Ed25519PrivateKey | X25519PrivateKey) -> dict[str, s
 
 
 def _okp_members(jwk: Mapping[str, Any]) -> tuple[str, bytes]:
-    if not isinstance(jwk, Mapping):
+    # dict first: the ABC check is slow, and JSON always gives a dict.
+    if not isinstance(jwk, dict) and not isinstance(jwk, Mapping):
         raise MalformedInput("a JWK must be a JSON object")
     if jwk.get("kty") != "OKP":
         raise UnsupportedAlgorithm(f"JWK key type {jwk.get('kty')!r} is not supported (only OKP)")

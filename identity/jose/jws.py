@@ -15,8 +15,7 @@ Verification follows RFC 7515 section 5.2, reduced to what akashi accepts:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.jcs import canonicalize
@@ -63,8 +62,7 @@ def _as_verifier(
     return key.alg, key
 
 
-@dataclass(frozen=True, slots=True)
-class Jws:
+class Jws(NamedTuple):
     """A parsed compact JWS. ``payload`` is the decoded payload bytes."""
 
     header: dict[str, Any]

@@ -31,9 +31,9 @@ def _numeric_date(claims: Mapping[str, Any], name: str, what: str) -> float | No
         if name in claims:
             raise MalformedInput(f"{what} claim {name!r} must be a NumericDate, not null")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MalformedInput(f"{what} claim {name!r} must be a NumericDate (seconds since 1970)")
-    return float(value)
+    if type(value) is int or type(value) is float:  # not bool, which is an int too
+        return value
+    raise MalformedInput(f"{what} claim {name!r} must be a NumericDate (seconds since 1970)")
 
 
 def check_time_claims(
@@ -47,15 +47,16 @@ def check_time_claims(
     for name in policy.require:
         if name not in claims:
             raise MalformedInput(f"{what} is missing the required claim {name!r}")
+    skew = policy.skew
     exp = _numeric_date(claims, "exp", what)
-    nbf = _numeric_date(claims, "nbf", what)
-    iat = _numeric_date(claims, "iat", what)
-    if exp is not None and now - policy.skew >= exp:
+    if exp is not None and now - skew >= exp:
         raise Expired(f"{what} expired at {int(exp)} (now {int(now)})")
-    if nbf is not None and now + policy.skew < nbf:
+    nbf = _numeric_date(claims, "nbf", what)
+    if nbf is not None and now + skew < nbf:
         raise TimeError(f"{what} is not valid before {int(nbf)} (now {int(now)})")
+    iat = _numeric_date(claims, "iat", what)
     if iat is not None:
-        if iat > now + policy.skew:
+        if iat > now + skew:
             raise TimeError(f"{what} claims to be issued in the future ({int(iat)}, now {int(now)})")
-        if policy.max_iat_age is not None and now - iat > policy.max_iat_age + policy.skew:
+        if policy.max_iat_age is not None and now - iat > policy.max_iat_age + skew:
             raise TimeError(f"{what} is too old: issued {int(now - iat)} s ago")

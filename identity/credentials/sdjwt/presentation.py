@@ -28,15 +28,20 @@ __all__ = ["present", "sd_hash"]
 _KB_HEADER_B64 = b64url_encode(canonicalize({"alg": "EdDSA", "typ": KB_JWT_TYP}))
 
 
+def _matches(path: ClaimPath, request: ClaimPath) -> bool:
+    """Whether ``path`` and ``request`` agree on their common length (``None`` matches any index)."""
+    for got, want in zip(path, request, strict=False):
+        if want != got and not (want is None and type(got) is int):
+            return False
+    return True
+
+
 def _on_the_way(path: ClaimPath, wanted: Sequence[ClaimPath]) -> tuple[bool, bool]:
     """``(needed, covered)``: whether ``path`` lies on the way to a wanted path or
     inside one, and whether it lies inside one (so everything below is wanted)."""
     needed = False
     for request in wanted:
-        for got, want in zip(path, request, strict=False):
-            if want != got and not (want is None and type(got) is int):
-                break
-        else:
+        if _matches(path, request):
             if len(request) <= len(path):
                 return True, True
             needed = True
@@ -75,6 +80,15 @@ class _Selector:
             self.chosen.add(encoded)
         self.walk(value, path, covered)
 
+    def _names_wanted_below(self, path: ClaimPath) -> set[str]:
+        """The member names that wanted paths continue with right below ``path``."""
+        depth = len(path)
+        names: set[str] = set()
+        for request in self.wanted:
+            if len(request) > depth and isinstance(request[depth], str) and _matches(path, request):
+                names.add(request[depth])  # type: ignore[arg-type]
+        return names
+
     def _walk_object(self, obj: dict[str, Any], path: ClaimPath, covered: bool) -> None:
         for name, value in obj.items():
             if name != "_sd" and isinstance(value, (dict, list)):
@@ -82,12 +96,21 @@ class _Selector:
         digests = obj.get("_sd", [])
         if not isinstance(digests, list):
             raise MalformedInput("'_sd' must be an array of digests")
+        # Outside a wanted subtree, stop decoding once every wanted name is found:
+        # a name occurs once per object, so the remaining digests are not needed.
+        remaining = None if covered else self._names_wanted_below(path) - obj.keys()
         for digest in digests:
+            if remaining is not None and not remaining:
+                return
             encoded = self.by_digest.get(digest) if isinstance(digest, str) else None
             if encoded is not None:
                 disclosure = decode_disclosure(encoded, digest)
                 if disclosure.name is None:
                     raise MalformedInput("an array-element disclosure is referenced from '_sd'")
+                if remaining is not None:
+                    if disclosure.name not in remaining:
+                        continue
+                    remaining.discard(disclosure.name)
                 self._visit(disclosure.value, (*path, disclosure.name), covered, encoded)
 
     def _walk_array(self, array: list[Any], path: ClaimPath, covered: bool) -> None:
