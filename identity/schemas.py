@@ -60,6 +60,8 @@ def _validator(name: str) -> Draft202012Validator:
 def validate(instance: Any, name: str) -> None:
     """Return if ``instance`` satisfies schema ``name``; raise :class:`SchemaViolation` otherwise."""
     validator = _validator(name)
+    if validator.is_valid(instance):  # the common case, without collecting errors
+        return
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is None:
         return
