@@ -261,7 +261,9 @@ class Witness:
                 raise RuntimeError("store returned no checkpoint for a non-zero size")
             self._check_consistency(stored, checkpoint, proof)  # 7, 8
         new = StoredCheckpoint(checkpoint.origin, checkpoint.size, checkpoint.root_hash, request.note)
-        if not self._store.compare_and_update(old_size, new):  # 9
+        # 9: keyed on the size alone, which is enough: stored sizes only grow, and a
+        # row keeps its size only through rule 8, which demands the same root.
+        if not self._store.compare_and_update(old_size, new):
             now = self._store.latest(checkpoint.origin)
             size = now.size if now is not None else 0
             raise _Refused(409, format_size_response(size).decode(), SIZE_CONTENT_TYPE)

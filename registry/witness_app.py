@@ -14,6 +14,7 @@ witness's key ("the client MUST ignore any cosignatures from unknown keys").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import httpx
@@ -41,6 +42,7 @@ __all__ = ["ProofForSize", "create_witness_app", "request_cosignature"]
 ProofForSize = Callable[[int], Sequence[bytes]]
 
 _TEXT = "text/plain; charset=utf-8"
+_DECIMAL = re.compile(r"[0-9]{1,20}")
 _MAX_RESPONSE_BYTES = 64 * 1024
 
 
@@ -53,8 +55,11 @@ def create_witness_app(witness: Witness, *, max_body_bytes: int = 64 * 1024) -> 
 
     async def add_checkpoint(request: Request) -> Response:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
-            return _plain(413 if declared.isdigit() else 400, "request body too large or malformed")
+        if declared is not None:
+            if _DECIMAL.fullmatch(declared) is None:
+                return _plain(400, "malformed Content-Length")
+            if int(declared) > max_body_bytes:
+                return _plain(413, "request body too large")
         body = bytearray()
         try:
             async for chunk in request.stream():
@@ -89,7 +94,8 @@ def request_cosignature(
     ``old_size`` and ``proof`` are the log's guess of the witness's latest
     size and the consistency proof from it. On a 409 carrying the witness's
     size, retries once with ``proof_for(size)`` (if given, and if that size is
-    not beyond the checkpoint's). Returns the signature line(s) by
+    not beyond the checkpoint's; it is called only for ``0 < size <=`` the
+    checkpoint's size, and from size 0 the proof is empty). Returns the signature line(s) by
     ``witness``'s key, verified over the checkpoint text, ready to append to
     the note. Raises :class:`~identity.errors.RemoteError` if the witness
     refuses or fails, :class:`~identity.errors.InvalidSignature` or
@@ -110,7 +116,8 @@ def request_cosignature(
         if witness_size > size:
             raise RemoteError(f"witness at {url} has seen a larger tree ({witness_size}) than {size}")
         if witness_size != old_size:
-            retry = format_add_checkpoint_request(witness_size, proof_for(witness_size), checkpoint_note)
+            retry_proof = proof_for(witness_size) if witness_size else []  # from 0: always empty
+            retry = format_add_checkpoint_request(witness_size, retry_proof, checkpoint_note)
             status, content_type, body = _post(http_client, url, retry, max_response_bytes)
     if status != 200:
         detail = body[:200].decode("utf-8", "replace").strip()

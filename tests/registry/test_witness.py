@@ -218,6 +218,8 @@ def test_malformed_requests_get_400(client: TestClient, body: bytes) -> None:
 
 def test_body_limit_and_method(client: TestClient) -> None:
     assert post(client, b"old 0\n\n" + b"x" * 70_000).status_code == 413
+    chunked = (b"x" * 10_000 for _ in range(8))  # no Content-Length: counted while read
+    assert client.post("/add-checkpoint", content=chunked).status_code == 413
     assert client.get("/add-checkpoint").status_code == 405
 
 
@@ -337,6 +339,13 @@ def test_request_cosignature_retries_once_with_the_witness_size(client: TestClie
         request_cosignature(client, "", 0, [], log.note(), witness=witness)
     with pytest.raises(RemoteError, match="larger tree"):  # the witness is ahead of this checkpoint
         request_cosignature(client, "", 0, [], log.note(5), witness=witness, proof_for=proof_for)
+
+
+def test_request_cosignature_starts_over_when_the_witness_knows_nothing(client: TestClient) -> None:
+    log = Log().grow_to(6)
+    witness = CosignatureVerifier(WITNESS_NAME, WITNESS_KEY.public_key)
+    line = request_cosignature(client, "", 4, log.proof(4), log.note(), witness=witness, proof_for=log.proof)
+    verify_cosigned_checkpoint(log.note() + line.decode(), LOG.verifier(), [witness], 1)
 
 
 def test_request_cosignature_checks_the_witness_key(client: TestClient) -> None:
