@@ -59,6 +59,7 @@ __all__ = [
     "UnknownKey",
     "UnsupportedAlgorithm",
     "VerificationError",
+    "problem_document",
     "problem_type",
 ]
 
@@ -233,6 +234,28 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         (RemoteError, 502, "Remote service failed"),
     )
 }
+
+
+def problem_document(error: AkashiError, *, instance: str | None = None) -> dict[str, object]:
+    """The RFC 9457 problem details object for ``error``.
+
+    ``detail`` is the error's message; a rejected ledger entry adds the ``rule``
+    it broke and a schema failure the JSON ``pointer`` of the offending field.
+    """
+    kind = problem_type(error)
+    document: dict[str, object] = {
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": error.message,
+    }
+    if instance is not None:
+        document["instance"] = instance
+    if isinstance(error, RejectedByRules) and error.rule:
+        document["rule"] = error.rule
+    if isinstance(error, SchemaViolation) and error.path:
+        document["pointer"] = error.path
+    return document
 
 
 def problem_type(error: AkashiError) -> ProblemType:

@@ -1,0 +1,147 @@
+"""Read-side answers of a node: tiles, DID resolution and state lookups, each with the
+proofs a client needs to check it against a signed checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from identity.crypto.encoding import b64url_encode
+from identity.crypto.strict_json import loads_object
+from identity.did.akashi import resolve_did_akashi
+from identity.did.url import parse_did
+from identity.errors import MalformedInput, NotFound
+from identity.ledger.proofs import InclusionProof
+from registry import state as state_records
+from registry import tiles
+from registry.node import Node
+
+__all__ = [
+    "attestation",
+    "consent",
+    "member",
+    "members",
+    "read_entry_bundle",
+    "read_tile",
+    "resolve_did",
+]
+
+
+class _StateOf:
+    """The node's stored state as a rules-style view."""
+
+    def __init__(self, node: Node) -> None:
+        self.get = node.storage.get_state
+
+
+def read_tile(node: Node, tile_id: tiles.TileId) -> bytes:
+    """The hashes of a tile exactly as tlog-tiles serves them (a prefix of a partial tile
+    when a smaller width is asked for)."""
+    stored = node.storage.read_tiles([(tile_id.level, tile_id.index)]).get((tile_id.level, tile_id.index))
+    want = tile_id.width * 32
+    if stored is None or len(stored) < want:
+        raise NotFound(f"no tile {tile_id.level}/{tile_id.index} of width {tile_id.width}")
+    return stored[:want]
+
+
+def read_entry_bundle(node: Node, tile_id: tiles.BundleId) -> bytes:
+    """The entry bundle of a level-0 tile: the entries' bytes, each length-prefixed."""
+    start = tile_id.index * tiles.TILE_WIDTH
+    entries = node.storage.entries(start, start + tile_id.width)
+    if len(entries) < tile_id.width:
+        raise NotFound(f"no entry bundle {tile_id.index} of width {tile_id.width}")
+    return tiles.encode_bundle([entry.data for entry in entries])
+
+
+def _proof_for(node: Node, index: int, size: int) -> dict[str, Any]:
+    tree_size, path = node.inclusion_proof(index, size)
+    return InclusionProof(index, tree_size, tuple(path)).to_json()
+
+
+def _checkpoint(node: Node) -> tuple[int, str]:
+    latest = node.latest_checkpoint()
+    return latest.size, latest.note
+
+
+def _entry_index(node: Node, kind: str, key: str) -> int | None:
+    record = node.storage.get_state("entry_for", f"{kind}:{key}")
+    return None if record is None else int(record["index"])
+
+
+def _with_proof(node: Node, kind: str, key: str, record: dict[str, Any]) -> dict[str, Any]:
+    size, note = _checkpoint(node)
+    answer: dict[str, Any] = {kind: record, "checkpoint": note}
+    index = _entry_index(node, kind, key)
+    if index is not None and index < size:
+        entry = node.entry(index)
+        answer["entry"] = {
+            "index": index,
+            "leaf_hash": b64url_encode(entry.leaf_hash),
+            "entry": loads_object(entry.data, what="stored entry"),
+            "inclusion_proof": _proof_for(node, index, size),
+        }
+    return answer
+
+
+def resolve_did(node: Node, did: str) -> dict[str, Any]:
+    """The current DID document of a did:akashi, with every event of its log and their proofs."""
+    did = parse_did(did)
+    if not did.startswith("did:akashi:"):
+        raise MalformedInput("only did:akashi identifiers live on the ledger (did:key resolves itself)")
+    record = state_records.get_did(_StateOf(node), did)
+    if record is None:
+        raise NotFound(f"{did} is not on this ledger")
+    size, note = _checkpoint(node)
+    log = node.storage.get_state("did_log", did) or {"indexes": []}
+    events = []
+    for index in log["indexes"]:
+        entry = node.entry(index)
+        events.append(
+            {
+                "index": index,
+                "leaf_hash": b64url_encode(entry.leaf_hash),
+                "entry": loads_object(entry.data, what="stored entry"),
+                "inclusion_proof": _proof_for(node, index, size),
+            }
+        )
+    document = None if record.state.deactivated else resolve_did_akashi(record.state)
+    return {
+        "did": did,
+        "deactivated": record.state.deactivated,
+        "did_document": document,
+        "key_event_log": events,
+        "checkpoint": note,
+    }
+
+
+def _lookup(node: Node, kind: str, key: str, what: str) -> dict[str, Any]:
+    if not key or len(key) > 256:
+        raise MalformedInput(f"{what} must be 1 to 256 characters")
+    record = node.storage.get_state(kind, key)
+    if record is None:
+        raise NotFound(f"no {what} {key}")
+    return _with_proof(node, kind, key, record)
+
+
+def attestation(node: Node, digest: str) -> dict[str, Any]:
+    """An anchored attestation by the digest of its issuer-signed JWT."""
+    return _lookup(node, "attestation", digest, "attestation")
+
+
+def consent(node: Node, digest: str) -> dict[str, Any]:
+    """A consent by the digest of its signed receipt: granted, expiry, revoked."""
+    return _lookup(node, "consent", digest, "consent")
+
+
+def member(node: Node, did: str) -> dict[str, Any]:
+    """One member of the trust registry."""
+    return _lookup(node, "member", parse_did(did), "member")
+
+
+def members(node: Node) -> dict[str, Any]:
+    """Every member of the trust registry."""
+    size, note = _checkpoint(node) if node.size() else (0, None)
+    return {
+        "members": [value for _, _, value in node.storage.state_items("member")],
+        "tree_size": size,
+        "checkpoint": note,
+    }
