@@ -103,22 +103,22 @@ class Integrator:
         with the root of the last signed checkpoint before trusting it.
         """
         edge = partial_tiles(size)  # validates size
-        self = cls()
-        self._size = size
+        integrator = cls()
+        integrator._size = size
         if not edge:
-            return self
+            return integrator
         tiles = reader.read_tiles([(t.level, t.index) for t in edge])
         top = edge[-1].level
-        self._rows = [[] for _ in range(top + 1)]
-        self._carries = [None] * (TILE_HEIGHT * (top + 1))
+        integrator._rows = [[] for _ in range(top + 1)]
+        integrator._carries = [None] * (TILE_HEIGHT * (top + 1))
         for tile in edge:
             data = _tile_bytes(tiles, (tile.level, tile.index), tile.width)
             pyramid = _pyramid(data, tile.width, TILE_HEIGHT - 1)
-            self._rows[tile.level] = pyramid[0]
+            integrator._rows[tile.level] = pyramid[0]
             for k, row in enumerate(pyramid):
                 if len(row) & 1:  # an odd count leaves the last node unpaired
-                    self._carries[TILE_HEIGHT * tile.level + k] = row[-1]
-        return self
+                    integrator._carries[TILE_HEIGHT * tile.level + k] = row[-1]
+        return integrator
 
     @property
     def size(self) -> int:
