@@ -40,7 +40,7 @@ from identity.did.did_key import public_key_from_did_key
 from identity.did.key_events import KeyState
 from identity.did.multikey import ed25519_from_multikey
 from identity.errors import InvalidSignature, KeyStateError, RejectedByRules
-from identity.ledger.envelope import entry_digest, parse_envelope, split_signer, verify_envelope
+from identity.ledger.envelope import entry_digest, split_signer, verify_envelope
 from identity.schemas import validate
 from registry.genesis import Genesis, Governance, approval_message
 from registry.state import (
@@ -116,12 +116,14 @@ def _reject(rule: str, message: str) -> RejectedByRules:
 
 def check(view: StateView, envelope: Envelope, *, genesis: Genesis) -> list[StateChange]:
     """The state changes of ``envelope`` at its position after ``view`` (steps 1-4); or raise."""
-    parsed = parse_envelope(envelope)  # 1
-    entry_type = parsed["type"]
-    validate(parsed["body"], "entry-" + entry_type)  # 1
-    key = _entry_signer_key(view, parsed, genesis)  # 2
-    verify_envelope(parsed, key)  # 3
-    return _RULES[entry_type](view, parsed, genesis)  # 4
+
+    def resolve(signer: str) -> Ed25519PublicKey:
+        # verify_envelope calls this once the envelope has its shape (1), before the signature (3)
+        validate(envelope["body"], "entry-" + envelope["type"])  # 1
+        return _entry_signer_key(view, envelope, genesis)  # 2
+
+    parsed = verify_envelope(envelope, resolve)  # 1, 3
+    return _RULES[parsed["type"]](view, parsed, genesis)  # 4
 
 
 def entry_time(envelope: Envelope) -> int | None:
@@ -154,15 +156,14 @@ def signer_key(view: StateView, signer: str) -> Ed25519PublicKey:
         return public_key_from_did_key(did)
     if not did.startswith("did:akashi:"):
         raise _reject("signer.unsupported-method", "entries are signed by did:key or did:akashi")
-    record = get_did(view, did)
+    record = view.get(DID, did)  # read raw: decode the one key needed, not the whole state
     if record is None:
         raise _reject("signer.unknown-did", f"{did} is not on the ledger")
-    if record.state.deactivated:
+    if record["state"]["deactivated"]:
         raise _reject("signer.deactivated", f"{did} is deactivated and signs nothing")
-    key = record.current_key(fragment)
-    if key is None:
+    if fragment not in record["state"]["keys"]:
         raise _reject("signer.not-current-key", f"{fragment} is not a current key of {did}")
-    return key
+    return ed25519_from_multikey(fragment, what="signer key")
 
 
 def _entry_signer_key(view: StateView, envelope: Envelope, genesis: Genesis) -> Ed25519PublicKey:
@@ -214,21 +215,20 @@ def _did_event(view: StateView, envelope: Envelope, genesis: Genesis) -> list[St
     record = get_did(view, did)
     previous: KeyState | None = None if record is None else record.state
     try:
-        state = apply_event(previous, body)
-    except InvalidSignature:
-        raise
+        state = apply_event(previous, body)  # an invalid event signature stays InvalidSignature
     except KeyStateError as exc:  # chain, pre-rotation and threshold rules of identity.did.akashi
         raise _reject("did.event-rejected", f"key event refused: {exc.message}") from exc
     events = 1 if record is None else record.events + 1
     return [StateChange(DID, did, DidRecord(did, state, events).to_json())]
 
 
-def _active_member(view: StateView, did: str, role: str, prefix: str, what: str) -> Member:
+def _active_member(view: StateView, did: str, role: str, rules: tuple[str, str]) -> Member:
+    """The active member ``did`` in ``role``; else refused by ``rules`` (not a member, wrong role)."""
     member = get_member(view, did)
     if member is None or not member.active:
-        raise _reject(f"{prefix}.{what}-not-member", f"{did} is not an active member")
+        raise _reject(rules[0], f"{did} is not an active member")
     if member.role != role:
-        raise _reject(f"{prefix}.member-not-{role}", f"{did} is a {member.role}, not a {role}")
+        raise _reject(rules[1], f"{did} is a {member.role}, not a {role}")
     return member
 
 
@@ -241,7 +241,9 @@ def _anchor(view: StateView, envelope: Envelope, genesis: Genesis) -> list[State
     attestation = Attestation.from_json(body)
     if _signer_did(envelope) != attestation.issuer:
         raise _reject("attestation.signer-not-issuer", "an attestation is anchored by its issuer")
-    issuer = _active_member(view, attestation.issuer, "issuer", "attestation", "issuer")
+    issuer = _active_member(
+        view, attestation.issuer, "issuer", ("attestation.issuer-not-member", "attestation.member-not-issuer")
+    )
     if attestation.method not in issuer.evidence_methods:
         letter = EVIDENCE_METHODS[attestation.method].value
         raise _reject(
@@ -265,7 +267,7 @@ def _publish(view: StateView, envelope: Envelope, genesis: Genesis) -> list[Stat
     published = StatusListRecord.from_json(envelope["body"])
     if _signer_did(envelope) != published.issuer:
         raise _reject("status.signer-not-issuer", "a status list is published by its issuer")
-    _active_member(view, published.issuer, "issuer", "status", "issuer")
+    _active_member(view, published.issuer, "issuer", ("status.issuer-not-member", "status.member-not-issuer"))
     previous = get_status_list(view, published.uri)
     if previous is not None:
         if previous.issuer != published.issuer:
@@ -279,7 +281,9 @@ def _grant(view: StateView, envelope: Envelope, genesis: Genesis) -> list[StateC
     body = envelope["body"]
     if _signer_did(envelope) != body["holder"]:
         raise _reject("consent.signer-not-holder", "a consent is signed by the holder key it names")
-    verifier = _active_member(view, body["verifier"], "verifier", "consent", "verifier")
+    verifier = _active_member(
+        view, body["verifier"], "verifier", ("consent.verifier-not-member", "consent.member-not-verifier")
+    )
     if verifier.purpose(body["purpose_id"]) is None:
         raise _reject("consent.purpose-not-registered", "the verifier registered no such purpose")
     if body["expires_at"] <= body["granted_at"]:

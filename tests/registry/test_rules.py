@@ -38,7 +38,7 @@ from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.jcs import canonicalize
 from identity.crypto.strict_json import loads_object
-from identity.did.key_events import rotate, sign_event
+from identity.did.key_events import incept, rotate, sign_event
 from identity.errors import AkashiError, InvalidSignature, RejectedByRules, SchemaViolation
 from identity.ledger.envelope import Envelope, entry_bytes, sign_envelope
 from identity.ledger.note import ED25519, format_vkey
@@ -173,6 +173,20 @@ def _create_with_wrong_scid(b: Base) -> Envelope:
     return sign_envelope("did.create", signed, f"{event['id']}#{mk(org.keys[0])}", org.keys[0])
 
 
+def _create_with_a_rotation_event(b: Base) -> Envelope:
+    w = b.world
+    rotation = w.rotate(w.issuer)
+    return sign_envelope("did.create", rotation["body"], rotation["signer"], w.issuer.keys[1])
+
+
+def _create_with_text_in_a_service_endpoint(b: Base) -> Envelope:
+    org = key("talkative")
+    service = {"id": "#home", "type": "Web", "serviceEndpoint": "https://home.test/山田花子"}
+    event = incept([org.public_key], [key("talkative-next").public_key], services=[service])
+    signer = f"{event['id']}#{mk(org)}"
+    return sign_envelope("did.create", sign_event(event, [org]), signer, org)
+
+
 def _rotate_signed_by_current_key(b: Base) -> Envelope:
     w, org = b.world, b.world.issuer
     event = rotate(w.key_state(org), [org.keys[1].public_key], [org.keys[2].public_key])
@@ -224,6 +238,9 @@ DID_CASES: dict[str, Case] = {
     "did.create: signed as another DID": Case(_create_signed_as_other_did, "did.signer-other-did"),
     "did.create: forged event signature": Case(_create_with_forged_event_signature, error=InvalidSignature),
     "did.create: id is not the SCID": Case(_create_with_wrong_scid, "did.event-rejected"),
+    "did.create: the body is a rotation": Case(_create_with_a_rotation_event, error=SchemaViolation),
+    "did.create: personal text in a service endpoint": Case(
+        _create_with_text_in_a_service_endpoint, error=SchemaViolation),
     "did.rotate: by the pre-committed next key": Case(lambda b: b.world.rotate(b.world.issuer)),
     "did.rotate: envelope signed by the current key": Case(
         _rotate_signed_by_current_key, "did.signer-not-authorising-key"),
