@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from identity.credentials.kyc import AmlMethod
@@ -169,6 +169,11 @@ def key_state_from_json(obj: Mapping[str, Any]) -> KeyState:
 
 
 # --- records ------------------------------------------------------------------------------
+
+
+def _flat_json(record: Any) -> dict[str, Any]:
+    """A record of plain fields as JSON, in field order."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,12 +339,12 @@ class StatusListRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The stored record (also the status.publish body)."""
-        return {"uri": self.uri, "issuer": self.issuer, "digest": self.digest, "iat": self.iat}
+        return _flat_json(self)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> StatusListRecord:
         """Read a stored record or a status.publish body."""
-        return cls(obj["uri"], obj["issuer"], obj["digest"], obj["iat"])
+        return cls(**obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,30 +362,12 @@ class Consent:
 
     def to_json(self) -> dict[str, Any]:
         """The stored record."""
-        return {
-            "digest": self.digest,
-            "holder": self.holder,
-            "verifier": self.verifier,
-            "purpose_id": self.purpose_id,
-            "granted_at": self.granted_at,
-            "expires_at": self.expires_at,
-            "updates_allowed": self.updates_allowed,
-            "revoked_at": self.revoked_at,
-        }
+        return _flat_json(self)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Consent:
         """Read a stored record."""
-        return cls(
-            digest=obj["digest"],
-            holder=obj["holder"],
-            verifier=obj["verifier"],
-            purpose_id=obj["purpose_id"],
-            granted_at=obj["granted_at"],
-            expires_at=obj["expires_at"],
-            updates_allowed=obj["updates_allowed"],
-            revoked_at=obj["revoked_at"],
-        )
+        return cls(**obj)
 
     def active_at(self, when: int) -> bool:
         """Not revoked, and ``granted_at <= when < expires_at``."""
@@ -401,28 +388,12 @@ class Notice:
 
     def to_json(self) -> dict[str, Any]:
         """The stored record."""
-        return {
-            "digest": self.digest,
-            "recipient": self.recipient,
-            "ciphertext_digest": self.ciphertext_digest,
-            "consent": self.consent,
-            "sent_at": self.sent_at,
-            "ack_status": self.ack_status,
-            "acked_at": self.acked_at,
-        }
+        return _flat_json(self)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Notice:
         """Read a stored record."""
-        return cls(
-            digest=obj["digest"],
-            recipient=obj["recipient"],
-            ciphertext_digest=obj["ciphertext_digest"],
-            consent=obj["consent"],
-            sent_at=obj["sent_at"],
-            ack_status=obj["ack_status"],
-            acked_at=obj["acked_at"],
-        )
+        return cls(**obj)
 
 
 # --- typed reads ----------------------------------------------------------------------------

@@ -139,6 +139,9 @@ SIGNER_CASES: dict[str, Case] = {
     "schema: free text in a URL": Case(
         lambda b: b.world.anchor(b.world.issuer, digest_of("u"), vct="https://a.test/山田花子"),
         error=SchemaViolation),
+    "schema: a URL with a trailing newline": Case(
+        lambda b: b.world.publish(b.world.issuer, uri="https://issuer.test/status/2\n"),
+        error=SchemaViolation),
     "schema: a digest that is not SHA-256": Case(
         lambda b: b.world.anchor(b.world.issuer, "not-a-digest"), error=SchemaViolation),
 }
