@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.strict_json import loads, loads_object
@@ -116,7 +116,7 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(node: Node, *, extra_routes: list[Route] | None = None) -> Starlette:
+def create_app(node: Node, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     """The ASGI app serving ``node``."""
     config = node.config
 

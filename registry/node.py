@@ -121,6 +121,10 @@ class Node:
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._integrator = tree.Integrator.load(storage.size(), storage)
+        latest = storage.latest_checkpoint()
+        if latest is not None and (latest.size != storage.size() or latest.root != self._integrator.root):
+            # The tiles are trusted by load(): refuse to extend a tree that is not the signed one.
+            raise RuntimeError("the stored tree does not match the latest signed checkpoint; run `verify`")
         self._listeners: list[Callable[[StoredCheckpoint], None]] = []
 
     # ------------------------------------------------------------------ writing

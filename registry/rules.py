@@ -40,7 +40,7 @@ from identity.did.did_key import public_key_from_did_key
 from identity.did.key_events import KeyState
 from identity.did.multikey import ed25519_from_multikey
 from identity.errors import InvalidSignature, KeyStateError, RejectedByRules
-from identity.ledger.envelope import entry_digest, split_signer, verify_envelope
+from identity.ledger.envelope import entry_digest, split_signer, verify_parsed_envelope
 from identity.schemas import validate
 from registry.genesis import Genesis, Governance, approval_message
 from registry.state import (
@@ -118,11 +118,11 @@ def check(view: StateView, envelope: Envelope, *, genesis: Genesis) -> list[Stat
     """The state changes of ``envelope`` at its position after ``view`` (steps 1-4); or raise."""
 
     def resolve(signer: str) -> Ed25519PublicKey:
-        # verify_envelope calls this once the envelope has its shape (1), before the signature (3)
+        # verify_parsed_envelope calls this once the envelope has its shape (1), before the signature (3)
         validate(envelope["body"], "entry-" + envelope["type"])  # 1
         return _entry_signer_key(view, envelope, genesis)  # 2
 
-    parsed = verify_envelope(envelope, resolve)  # 1, 3
+    parsed = verify_parsed_envelope(envelope, resolve)  # 1, 3 (the envelope itself was parsed)
     return _RULES[parsed["type"]](view, parsed, genesis)  # 4
 
 

@@ -72,7 +72,22 @@ class Storage(Protocol):
     """What a node needs from its store."""
 
     def size(self) -> int: ...
-    def read_tiles(self, ids: Iterable[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]: ...
+    def read_tiles(self, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored tiles among ``ids``, in one query (one primary-key range per level)."""
+        by_level: dict[int, list[int]] = {}
+        for level, idx in dict.fromkeys(ids):
+            by_level.setdefault(level, []).append(idx)
+        if not by_level:
+            return {}
+        clauses = []
+        params: list[int] = []
+        for level, indexes in by_level.items():
+            clauses.append(f"(level = ? AND idx IN ({','.join('?' * len(indexes))}))")
+            params.append(level)
+            params.extend(indexes)
+        rows = self._conn.execute(f"SELECT level, idx, data FROM tiles WHERE {' OR '.join(clauses)}", params)
+        return {(level, idx): bytes(data) for level, idx, data in rows}
+
     def entry(self, index: int) -> StoredEntry | None: ...
     def entries(self, start: int, end: int) -> list[StoredEntry]: ...
     def find_digests(self, digests: Sequence[bytes]) -> dict[bytes, int]: ...

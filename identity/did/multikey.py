@@ -18,6 +18,8 @@ A Multikey is ``z`` + base58btc(varint(codec) ‖ raw key): ``z6Mk…`` for
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from identity.crypto.encoding import (
     multibase_b58_decode,
     multibase_b58_encode,
@@ -56,6 +58,18 @@ def decode_multikey(text: object, *, what: str = "Multikey") -> Ed25519PublicKey
         raise MalformedInput(f"{what} must be a string")
     if len(text) > MAX_MULTIKEY_LENGTH:  # rule 1
         raise MalformedInput(f"{what} is too long to be an Ed25519 or X25519 key")
+    try:
+        return _decode_cached(text)
+    except MalformedInput as error:
+        raise MalformedInput(error.message.replace("Multikey", what, 1)) from None
+
+
+@lru_cache(maxsize=4096)
+def _decode_cached(text: str) -> Ed25519PublicKey | X25519PublicKey:
+    # The subgroup check of rule 5 costs as much as a signature check; the same
+    # signers recur (issuers, verifiers), so remember decoded keys. Only
+    # successes are cached: a failure raises and is decoded again next time.
+    what = "Multikey"
     data = multibase_b58_decode(text, what=what)  # rule 2
     codec, used = varint_decode(data, what=f"{what} codec")  # rule 3
     if codec not in (ED25519_PUB, X25519_PUB):

@@ -54,6 +54,7 @@ __all__ = [
     "signing_input",
     "split_signer",
     "verify_envelope",
+    "verify_parsed_envelope",
 ]
 
 SCHEMA = "ledger-envelope"
@@ -153,6 +154,14 @@ def verify_envelope(
     public_key = _resolve(key, parsed["signer"])  # 4
     public_key.verify(_signature(parsed), signing_input(parsed))  # 3
     return parsed
+
+
+def verify_parsed_envelope(envelope: Envelope, key: KeySource) -> Envelope:
+    """Rules 3-4 for an envelope that :func:`parse_envelope` or :func:`parse_entry`
+    already returned (so its shape is not checked twice)."""
+    public_key = _resolve(key, envelope["signer"])  # 4
+    public_key.verify(_signature(envelope), signing_input(envelope))  # 3
+    return envelope
 
 
 def entry_bytes(envelope: Mapping[str, Any]) -> bytes:

@@ -51,3 +51,31 @@ def test_violation_names_the_schema_and_the_field() -> None:
         validate({"kty": "OKP"}, "consent-receipt")
     assert caught.value.schema == "consent-receipt"
     assert "consent-receipt" in str(caught.value)
+
+
+def test_a_trailing_newline_does_not_slip_past_an_anchored_pattern() -> None:
+    claims = {"iat": 1, "aud": "did:x", "nonce": "n", "sd_hash": "A" * 43}
+    validate(claims, "kb-jwt-claims")
+    with pytest.raises(SchemaViolation, match="/sd_hash"):
+        validate({**claims, "sd_hash": "A" * 43 + "\n"}, "kb-jwt-claims")
+
+
+def test_cross_file_references_are_followed() -> None:
+    # kyc-credential-claims refers into verified-claims-jp-aml.schema.json.
+    with pytest.raises(SchemaViolation):
+        validate(
+            {
+                "iss": "did:x",
+                "vct": "v",
+                "iat": 1,
+                "cnf": {"jwk": {"kty": "OKP", "crv": "Ed25519", "x": "A" * 43}},
+                "verified_claims": {
+                    "verification": {
+                        "trust_framework": "jp_aml",
+                        "time": "not a time",
+                        "evidence": [{"type": "document"}],
+                    }
+                },
+            },
+            "kyc-credential-claims",
+        )

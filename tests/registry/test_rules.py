@@ -40,7 +40,7 @@ from identity.crypto.jcs import canonicalize
 from identity.crypto.strict_json import loads_object
 from identity.did.key_events import incept, rotate, sign_event
 from identity.errors import AkashiError, InvalidSignature, RejectedByRules, SchemaViolation
-from identity.ledger.envelope import Envelope, entry_bytes, sign_envelope
+from identity.ledger.envelope import parse_envelope, Envelope, entry_bytes, sign_envelope
 from identity.ledger.note import ED25519, format_vkey
 from registry.genesis import approve, genesis_changes, governance_signer, sign_member_entry
 from registry.rules import RULE_IDS, check, entry_time, notice_id
@@ -772,4 +772,5 @@ def test_any_flipped_byte_is_refused(which: int, position: int, bit: int) -> Non
     data = bytearray(entry_bytes(entry))
     data[position % len(data)] ^= 1 << bit
     with pytest.raises(AkashiError):
-        check(state, loads_object(bytes(data), what="ledger entry"), genesis=_BASE.world.genesis)
+        # As a node does: the envelope is parsed (its shape checked) before the rules run.
+        check(state, parse_envelope(bytes(data)), genesis=_BASE.world.genesis)
