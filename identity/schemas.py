@@ -68,6 +68,10 @@ def _pointer(document: Any, fragment: str) -> Any:
     return node
 
 
+#: Keywords whose value maps names to subschemas (names are not keywords).
+_SCHEMA_MAPS = frozenset({"properties", "$defs", "patternProperties", "dependentSchemas"})
+
+
 def _prepare(node: Any, file_name: str, active: tuple[str, ...]) -> Any:
     """``node`` with its references inlined and its ``$`` anchors made strict."""
     if isinstance(node, list):
@@ -78,7 +82,7 @@ def _prepare(node: Any, file_name: str, active: tuple[str, ...]) -> Any:
     for key, value in node.items():
         if key == "pattern" and isinstance(value, str) and value.endswith("$") and not value.endswith("\\$"):
             out[key] = value[:-1] + "\\Z"
-        elif key in {"properties", "$defs", "patternProperties", "dependentSchemas"} and isinstance(value, dict):
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {name: _prepare(sub, file_name, active) for name, sub in value.items()}
         else:
             out[key] = _prepare(value, file_name, active)
