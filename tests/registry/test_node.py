@@ -7,59 +7,23 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rules_world import LOG_KEY, PERSONAL, T0, Base, base, make_genesis
+from node_harness import Harness
+from rules_world import PERSONAL, T0, Base, base
 
 from identity.crypto.jcs import canonicalize
 from identity.errors import AkashiError, NotFound, RejectedByRules
 from identity.ledger.checkpoint import verify_checkpoint
 from identity.ledger.merkle import verify_consistency, verify_inclusion
-from identity.ledger.note import Ed25519NoteSigner
-from registry.audit import genesis_rows, replay_state, verify_store
-from registry.config import RegistryConfig
-from registry.genesis import Genesis
-from registry.node import Accepted, Node
+from registry.audit import replay_state, verify_store
+from registry.node import Accepted
 from registry.storage import SqliteStorage
 
 SCENARIO: Base = base()
 HISTORY = SCENARIO.world.history
-
-
-class Harness:
-    """A node on a fresh SQLite file, with the scenario's genesis and a fixed clock."""
-
-    def __init__(self, folder: Path, genesis: Genesis | None = None, **config: Any) -> None:
-        self.folder = folder
-        self.genesis = genesis or make_genesis()
-        self.config = replace(RegistryConfig(data_dir=folder), **{"max_clock_skew": 10**9, **config})
-        self.open()
-        self.storage.replace_state(row for row in genesis_rows(self.genesis) if row[2] is not None)
-
-    def open(self) -> None:
-        self.storage = SqliteStorage(self.folder / "registry.db")
-        signer = Ed25519NoteSigner(self.genesis.origin, LOG_KEY)
-        self.node = Node(self.config, self.storage, self.genesis, signer, clock=lambda: T0 + 500)
-
-    def reopen(self) -> None:
-        self.storage.close()
-        self.open()
-
-    def accepted(self, entries: list[Any]) -> list[Accepted]:
-        outcomes = self.node.submit(entries)
-        for outcome in outcomes:
-            if isinstance(outcome, AkashiError):
-                raise outcome
-        return [o for o in outcomes if isinstance(o, Accepted)]
-
-    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        return {
-            table: sorted(self.storage.raw_rows(table))
-            for table in ("entries", "tiles", "checkpoints", "state", "meta")
-        }
 
 
 @pytest.fixture

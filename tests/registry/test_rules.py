@@ -37,10 +37,9 @@ from rules_world import (
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.jcs import canonicalize
-from identity.crypto.strict_json import loads_object
 from identity.did.key_events import incept, rotate, sign_event
 from identity.errors import AkashiError, InvalidSignature, RejectedByRules, SchemaViolation
-from identity.ledger.envelope import parse_envelope, Envelope, entry_bytes, sign_envelope
+from identity.ledger.envelope import Envelope, entry_bytes, parse_envelope, sign_envelope
 from identity.ledger.note import ED25519, format_vkey
 from registry.genesis import approve, genesis_changes, governance_signer, sign_member_entry
 from registry.rules import RULE_IDS, check, entry_time, notice_id
