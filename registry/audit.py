@@ -28,7 +28,7 @@ from registry import rules, tree
 from registry.bookkeeping import bookkeeping_rows
 from registry.genesis import Genesis, genesis_changes
 from registry.node import OverlayView
-from registry.storage import SqliteStorage, StoredEntry
+from registry.storage import SqliteStorage, StoredEntry, as_blob
 
 __all__ = ["Mismatch", "replay_state", "verify_store"]
 
@@ -144,7 +144,7 @@ def verify_store(
     if position != size:
         return Mismatch("entries", position, "entries are missing")
 
-    stored_tiles = {(level, idx): bytes(data) for level, idx, data in storage.raw_rows("tiles")}
+    stored_tiles = {(level, idx): as_blob(data) for level, idx, data in storage.raw_rows("tiles")}
     for key in sorted(set(stored_tiles) | set(expected_tiles)):
         if stored_tiles.get(key) != expected_tiles.get(key):
             level, idx = key
@@ -166,7 +166,7 @@ def verify_store(
     for row_size, witness, line in storage.raw_rows("cosignatures"):
         if row_size not in checkpoints:
             return Mismatch("cosignatures", row_size, f"a cosignature by {witness} for no checkpoint")
-        if not line.startswith(f"— {witness} "):
+        if not str(line).startswith(f"— {witness} "):
             return Mismatch("cosignatures", row_size, f"the line is not signed by {witness}")
 
     try:

@@ -150,9 +150,13 @@ class Service:
             checkpoint = latest  # a newer one supersedes it: cosign that instead
         seen = self.witness.latest(self.genesis.origin)
         old_size = 0 if seen is None else seen.size
-        if old_size == checkpoint.size:
-            return
-        proof = [] if old_size == 0 else self.node.consistency_proof(old_size, checkpoint.size)[1]
+        # At equal sizes (the witness cosigned, then the node died before storing the
+        # line) the empty proof asks the witness to cosign the same checkpoint again.
+        proof = (
+            []
+            if old_size in (0, checkpoint.size)
+            else self.node.consistency_proof(old_size, checkpoint.size)[1]
+        )
         answer = self.witness.add_checkpoint(format_add_checkpoint_request(old_size, proof, checkpoint.note))
         if answer.status != 200:
             log.warning("own witness refused checkpoint %d: %s", checkpoint.size, answer.body[:200])

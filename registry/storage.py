@@ -28,6 +28,7 @@ __all__ = [
     "Storage",
     "StoredCheckpoint",
     "StoredEntry",
+    "as_blob",
 ]
 
 
@@ -72,22 +73,7 @@ class Storage(Protocol):
     """What a node needs from its store."""
 
     def size(self) -> int: ...
-    def read_tiles(self, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """The stored tiles among ``ids``, in one query (one primary-key range per level)."""
-        by_level: dict[int, list[int]] = {}
-        for level, idx in dict.fromkeys(ids):
-            by_level.setdefault(level, []).append(idx)
-        if not by_level:
-            return {}
-        clauses = []
-        params: list[int] = []
-        for level, indexes in by_level.items():
-            clauses.append(f"(level = ? AND idx IN ({','.join('?' * len(indexes))}))")
-            params.append(level)
-            params.extend(indexes)
-        rows = self._conn.execute(f"SELECT level, idx, data FROM tiles WHERE {' OR '.join(clauses)}", params)
-        return {(level, idx): bytes(data) for level, idx, data in rows}
-
+    def read_tiles(self, ids: Iterable[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]: ...
     def entry(self, index: int) -> StoredEntry | None: ...
     def entries(self, start: int, end: int) -> list[StoredEntry]: ...
     def find_digests(self, digests: Sequence[bytes]) -> dict[bytes, int]: ...
@@ -196,14 +182,20 @@ class SqliteStorage:
         return int(row[0])
 
     def read_tiles(self, ids: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """The stored tiles among ``ids``, in one query."""
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
+        """The stored tiles among ``ids``, in one query (one primary-key range per level)."""
+        by_level: dict[int, list[int]] = {}
+        for level, idx in dict.fromkeys(ids):
+            by_level.setdefault(level, []).append(idx)
+        if not by_level:
             return {}
-        clause = " OR ".join(["(level = ? AND idx = ?)"] * len(wanted))
-        params = [value for pair in wanted for value in pair]
-        rows = self._conn.execute(f"SELECT level, idx, data FROM tiles WHERE {clause}", params)
-        return {(level, idx): bytes(data) for level, idx, data in rows}
+        clauses = []
+        params: list[int] = []
+        for level, indexes in by_level.items():
+            clauses.append(f"(level = ? AND idx IN ({','.join('?' * len(indexes))}))")
+            params.append(level)
+            params.extend(indexes)
+        rows = self._conn.execute(f"SELECT level, idx, data FROM tiles WHERE {' OR '.join(clauses)}", params)
+        return {(level, idx): as_blob(data) for level, idx, data in rows}
 
     def entry(self, index: int) -> StoredEntry | None:
         """The entry at ``index``, or ``None``."""
@@ -227,7 +219,7 @@ class SqliteStorage:
             chunk = digests[chunk_start : chunk_start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(f"SELECT digest, idx FROM entries WHERE digest IN ({marks})", chunk)
-            found.update((bytes(digest), idx) for digest, idx in rows)
+            found.update((as_blob(digest), idx) for digest, idx in rows)
         return found
 
     def find_leaf_hash(self, leaf_hash: bytes) -> int | None:
@@ -281,7 +273,7 @@ class SqliteStorage:
         lines = self._conn.execute(
             "SELECT line FROM cosignatures WHERE size = ? ORDER BY witness", (size,)
         ).fetchall()
-        return StoredCheckpoint(size, bytes(root), note, tuple(line for (line,) in lines))
+        return StoredCheckpoint(size, as_blob(root), str(note), tuple(str(line) for (line,) in lines))
 
     # ------------------------------------------------------------------ writes
 
@@ -366,6 +358,14 @@ def _write_state(conn: sqlite3.Connection, changes: list[tuple[str, str, dict[st
             )
 
 
+def as_blob(value: Any) -> bytes:
+    """A BLOB column's bytes. A tampered database may hold text or numbers there:
+    they are returned as bytes that match nothing, for ``verify`` to report."""
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogateescape")
+
+
 def _entry(row: tuple[Any, ...]) -> StoredEntry:
     idx, digest, leaf_hash, type_, data = row
-    return StoredEntry(idx, bytes(digest), bytes(leaf_hash), type_, bytes(data))
+    return StoredEntry(idx, as_blob(digest), as_blob(leaf_hash), str(type_), as_blob(data))

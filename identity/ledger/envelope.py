@@ -156,7 +156,7 @@ def verify_envelope(
     return parsed
 
 
-def verify_parsed_envelope(envelope: Envelope, key: KeySource) -> Envelope:
+def verify_parsed_envelope(envelope: Mapping[str, Any], key: KeySource) -> Mapping[str, Any]:
     """Rules 3-4 for an envelope that :func:`parse_envelope` or :func:`parse_entry`
     already returned (so its shape is not checked twice)."""
     public_key = _resolve(key, envelope["signer"])  # 4
