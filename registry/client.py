@@ -1,0 +1,567 @@
+"""The registry's HTTP client: the only door other roles use, and it trusts no node.
+
+Every answer is checked before it is returned (ARCHITECTURE.md, "The log"):
+
+1. A checkpoint verifies under the log's key with the expected origin, and at
+   least ``k`` distinct witnesses cosigned it, fresh enough (:class:`ClientTrust`).
+2. Every new checkpoint is consistent with the last one this client saw (kept in
+   memory and, optionally, in a small JSON file): a smaller one (rolled back) or
+   a different root at the same size (forked) raises :class:`ProofMismatch`, and
+   the kept checkpoint is not replaced.
+3. A query answer names the checkpoint it was computed at. That note is verified
+   as in 1; if no witness quorum cosigned it (the node serves its bare log
+   signature), it must be a prefix of a checkpoint that meets rule 1.
+4. Every entry an answer relies on is included (RFC 9162 proof of the JCS leaf,
+   :func:`~identity.ledger.envelope.entry_bytes`) in the tree of rule 3.
+5. A DID document is recomputed by replaying the proven key events
+   (:func:`~identity.did.akashi.replay`) and must equal the one served.
+6. A state record must agree with the proven entry that last changed it; a
+   trust-registry member without an entry must be one of the genesis members.
+
+What the log cannot prove: that an included entry is the *latest* one (a node
+may hide a later rotation or revocation), nor that a member list is complete.
+
+Errors: problem documents become the matching :mod:`identity.errors` class
+(``RejectedByRules`` keeps its ``rule``); transport failures :class:`RemoteError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from identity.crypto.encoding import b64encode_std, b64url_decode
+from identity.crypto.strict_json import loads_object
+from identity.did.akashi import replay, resolve_did_akashi
+from identity.did.key_events import KeyState
+from identity.errors import (
+    PROBLEM_TYPES,
+    AkashiError,
+    MalformedInput,
+    PolicyError,
+    ProofMismatch,
+    RejectedByRules,
+    RemoteError,
+    SchemaViolation,
+)
+from identity.ledger.checkpoint import Checkpoint, verify_checkpoint
+from identity.ledger.cosignature import COSIGNATURE_V1, CosignatureVerifier
+from identity.ledger.envelope import Envelope, entry_bytes, parse_envelope, split_signer
+from identity.ledger.merkle import leaf_hash
+from identity.ledger.note import Ed25519NoteVerifier, NoteVerifier, parse_note_unverified, parse_vkey
+from identity.ledger.policy import WitnessPolicy
+from identity.ledger.proofs import InclusionProof, parse_consistency_proof, parse_inclusion_proof
+from identity.schemas import validate
+from registry.genesis import Genesis
+from registry.state import ATTESTATION, CONSENT, MEMBER, RECORD_SCHEMAS, Attestation, Consent, Member
+
+__all__ = [
+    "ClientTrust",
+    "Proven",
+    "ProvenEntry",
+    "Receipt",
+    "RegistryClient",
+    "ResolvedDid",
+    "VerifiedCheckpoint",
+    "error_from_problem",
+]
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTrust:
+    """Whom to believe: the log (origin, C2SP verifier key), ``k`` of the ``witnesses``
+    (C2SP verifier keys), ``max_age`` seconds for cosignatures, the genesis members.
+
+    ``k`` is at least 1; ``k == 0`` (the log's signature alone, for a single dev node)
+    is built only by :meth:`unsafe_log_signature_only`.
+    """
+
+    origin: str
+    log_key: str
+    witnesses: tuple[str, ...]
+    k: int
+    max_age: int | None = None
+    genesis_members: tuple[Member, ...] = ()
+    unsafe_no_witnesses: bool = False
+
+    def __post_init__(self) -> None:
+        if self.k == 0 and not self.unsafe_no_witnesses:
+            raise ValueError("k=0 trusts the log alone: use ClientTrust.unsafe_log_signature_only")
+        if self.k != 0 or self.witnesses or self.max_age is not None:
+            self.policy()  # refuses an impossible k, a witness with the log's key
+
+    @classmethod
+    def from_genesis(
+        cls, genesis: Genesis, witnesses: Sequence[str], k: int, *, max_age: int | None = None
+    ) -> ClientTrust:
+        """The trust in the log a genesis file describes, with its initial members."""
+        return cls(genesis.origin, genesis.log_key, tuple(witnesses), k, max_age, genesis.members)
+
+    @classmethod
+    def unsafe_log_signature_only(
+        cls, origin: str, log_key: str, *, genesis_members: tuple[Member, ...] = ()
+    ) -> ClientTrust:
+        """UNSAFE: accept checkpoints the log alone signed. A log key holder can then show
+        this client a tree nobody else sees; for a single-node development setup only."""
+        return cls(origin, log_key, (), 0, None, genesis_members, unsafe_no_witnesses=True)
+
+    def log_verifier(self) -> Ed25519NoteVerifier:
+        """The log's note key."""
+        return Ed25519NoteVerifier.from_vkey(self.log_key)
+
+    def witness_verifiers(self) -> tuple[NoteVerifier, ...]:
+        """The witness keys: v1 cosignature (0x04) or plain Ed25519 note keys."""
+        return tuple(
+            CosignatureVerifier.from_vkey(v)
+            if parse_vkey(v, derived_id_types=()).sig_type == COSIGNATURE_V1
+            else Ed25519NoteVerifier.from_vkey(v)
+            for v in self.witnesses
+        )
+
+    def policy(self) -> WitnessPolicy:
+        """The k-of-n policy (only for ``k >= 1``)."""
+        verifiers = self.witness_verifiers()
+        return WitnessPolicy(self.log_verifier(), verifiers, self.k, max_age=self.max_age, origin=self.origin)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCheckpoint:
+    """A checkpoint that met the trust policy: tree head, note, names of verified cosigners."""
+
+    checkpoint: Checkpoint
+    note: str
+    cosigners: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        """Tree size."""
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        """Root hash."""
+        return self.checkpoint.root_hash
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenEntry:
+    """A log entry shown included, by ``proof``, in the tree head ``checkpoint``."""
+
+    index: int
+    envelope: Envelope
+    leaf_hash: bytes
+    proof: InclusionProof
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where a submitted entry is; with ``prove``, its verified inclusion proof."""
+
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+    duplicate: bool
+    proof: InclusionProof | None = None
+    checkpoint: VerifiedCheckpoint | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDid:
+    """A did:akashi's DID document (None once deactivated) and key state, from proven events."""
+
+    did: str
+    document: dict[str, Any] | None
+    state: KeyState
+    events: tuple[ProvenEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Proven(Generic[R]):
+    """A state record and the proven entry that last changed it (None: a genesis member)."""
+
+    record: R
+    entry: ProvenEntry | None
+
+
+def _subclasses(cls: type[AkashiError]) -> list[type[AkashiError]]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
+
+
+#: problem type URI -> exception class
+_PROBLEM_CLASSES = {PROBLEM_TYPES[c.code].uri: c for c in _subclasses(AkashiError) if c.code in PROBLEM_TYPES}
+
+
+def error_from_problem(problem: Mapping[str, Any]) -> AkashiError:
+    """The :mod:`identity.errors` exception a problem document describes (else RemoteError)."""
+    detail = str(problem.get("detail") or problem.get("title") or "the registry refused the request")
+    cls = _PROBLEM_CLASSES.get(str(problem.get("type")))
+    if cls is None:
+        return RemoteError(f"the registry answered: {detail}")
+    if cls is RejectedByRules:
+        return RejectedByRules(detail, rule=str(problem.get("rule", "")))
+    if cls is SchemaViolation:
+        return SchemaViolation(detail, path=str(problem.get("pointer", "")))
+    return cls(detail)
+
+
+def _get(obj: Mapping[str, Any], name: str, kind: type[Any] | tuple[type[Any], ...]) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise MalformedInput(f"the registry's answer has no valid {name!r}")
+    return value
+
+
+def _mismatch(what: str) -> ProofMismatch:
+    return ProofMismatch(f"the registry's answer does not match the log: {what}")
+
+
+class RegistryClient:
+    """Talks to one registry node and verifies everything it says (module docstring).
+
+    ``client`` (e.g. Starlette's TestClient) replaces the HTTP client built for
+    ``base_url``; ``state_file`` keeps the last verified checkpoint across restarts;
+    ``cosign_wait`` is how long to wait for witnesses to cosign a new checkpoint.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        client: httpx.Client | None = None,
+        trust: ClientTrust,
+        state_file: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        cosign_wait: float = 5.0,
+        timeout: float = 10.0,
+    ) -> None:
+        self.trust = trust
+        self._http = client if client is not None else httpx.Client(base_url=base_url, timeout=timeout)
+        self._owns_http = client is None
+        self._prefix = base_url.rstrip("/") if client is not None else ""
+        self._log = trust.log_verifier()
+        self._witness_ids = {(w.name, w.key_id) for w in trust.witness_verifiers()}
+        self._policy = trust.policy() if trust.k else None
+        self._state_file = state_file
+        self._clock = clock
+        self._cosign_wait = cosign_wait
+        self._lock = threading.RLock()
+        self._last: VerifiedCheckpoint | None = None
+        if state_file is not None and state_file.exists():
+            self._last = self._load_state(state_file)
+
+    def close(self) -> None:
+        """Close the HTTP client if this client made it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def last_checkpoint(self) -> VerifiedCheckpoint | None:
+        """The newest checkpoint this client verified (rules 1-2)."""
+        return self._last
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint(self) -> VerifiedCheckpoint:
+        """The node's latest checkpoint, verified (rule 1) and consistent with the last seen (2)."""
+        verified = self._verify_note(self._request("GET", "/checkpoint").content)
+        self._advance(verified, latest=True)
+        return verified
+
+    def _verify_note(self, note: bytes) -> VerifiedCheckpoint:
+        if self._policy is None:  # unsafe_log_signature_only
+            checkpoint = verify_checkpoint(note, self._log, origin=self.trust.origin)
+        else:
+            checkpoint = self._policy.verify(note, now=int(self._clock()))  # 1
+        signatures = parse_note_unverified(note).signatures  # every known one verified above
+        cosigners = tuple(s.name for s in signatures if (s.name, s.key_id) in self._witness_ids)
+        return VerifiedCheckpoint(checkpoint, note.decode("utf-8"), cosigners)
+
+    def _advance(self, new: VerifiedCheckpoint, *, latest: bool) -> None:
+        """Rule 2: keep ``new`` if it extends the last checkpoint seen; refuse a fork or rollback."""
+        with self._lock:
+            last = self._last
+            if last is not None and new.size < last.size:
+                if latest:
+                    raise _mismatch(f"the log was rolled back from size {last.size} to {new.size}")
+                self._consistency(new.checkpoint, last.checkpoint)  # an older head: a prefix of ours
+                return
+            if last is not None:
+                self._consistency(last.checkpoint, new.checkpoint)
+            self._last = new
+            if self._state_file is not None:
+                self._save_state(self._state_file, new)
+
+    def _consistency(self, old: Checkpoint, new: Checkpoint) -> None:
+        if old.size == new.size:
+            if old.root_hash != new.root_hash:
+                raise _mismatch(f"two different trees of size {new.size}: the log forked")
+            return
+        if old.size == 0:
+            return
+        answer = self._request("GET", "/proofs/consistency", params={"from": old.size, "to": new.size})
+        proof = parse_consistency_proof(answer.content)
+        if (proof.tree_size_1, proof.tree_size_2) != (old.size, new.size):
+            raise _mismatch("a consistency proof for other tree sizes")
+        proof.verify(old.root_hash, new.root_hash)
+
+    def _cosigned(self, min_size: int) -> VerifiedCheckpoint:
+        """A checkpoint meeting the policy and covering ``min_size`` leaves, waiting for witnesses."""
+        deadline = time.monotonic() + self._cosign_wait
+        while True:
+            try:
+                verified = self.checkpoint()
+                if verified.size >= min_size:
+                    return verified
+                failure: AkashiError = _mismatch(f"the checkpoint does not cover entry {min_size - 1}")
+            except PolicyError as error:  # not cosigned yet, perhaps
+                failure = error
+            if time.monotonic() >= deadline:
+                raise failure
+            time.sleep(0.05)
+
+    def _answer_checkpoint(self, note: str) -> Checkpoint:
+        """Rule 3: the tree head a query answer was computed at, tied to a trusted checkpoint."""
+        data = note.encode("utf-8")
+        try:
+            verified = self._verify_note(data)
+        except PolicyError:
+            checkpoint = verify_checkpoint(data, self._log, origin=self.trust.origin)
+            trusted = self._last
+            if trusted is None or trusted.size < checkpoint.size:
+                trusted = self._cosigned(checkpoint.size)
+            self._consistency(checkpoint, trusted.checkpoint)
+            return checkpoint
+        self._advance(verified, latest=False)
+        return verified.checkpoint
+
+    def _load_state(self, path: Path) -> VerifiedCheckpoint:
+        try:
+            data = loads_object(path.read_bytes(), what="client state file")
+        except OSError as exc:
+            raise MalformedInput(f"cannot read the client state file {path}: {exc}") from exc
+        note = _get(data, "note", str).encode("utf-8")
+        # Our own file, and still checked: a corrupted or foreign one must not become the anchor.
+        checkpoint = verify_checkpoint(note, self._log, origin=self.trust.origin)
+        return VerifiedCheckpoint(checkpoint, note.decode("utf-8"), ())
+
+    @staticmethod
+    def _save_state(path: Path, checkpoint: VerifiedCheckpoint) -> None:
+        root = b64encode_std(checkpoint.root)
+        record = {"v": 1, "size": checkpoint.size, "root": root, "note": checkpoint.note}
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        os.replace(temporary, path)  # atomic: a crash leaves the old or the new file
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, self._prefix + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"the registry could not be reached ({method} {path}): {exc}") from exc
+        if response.status_code >= 400:
+            if response.headers.get("content-type", "").startswith("application/problem+json"):
+                try:
+                    problem = loads_object(response.content, what="problem document")
+                except MalformedInput:
+                    problem = {}
+                raise error_from_problem(problem)
+            raise RemoteError(f"the registry answered HTTP {response.status_code} to {method} {path}")
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return loads_object(self._request(method, path, **kwargs).content, what="registry answer")
+
+    # ------------------------------------------------------------------ entries
+
+    def submit(self, envelope: Mapping[str, Any], *, prove: bool = True) -> Receipt:
+        """Append one entry; with ``prove``, verify it is included in a trusted checkpoint."""
+        leaf = entry_bytes(envelope)
+        answer = self._json("POST", "/entries", content=leaf, headers={"content-type": "application/json"})
+        receipt = self._receipt(answer, leaf_hash(leaf))
+        return self._prove_receipts([receipt])[0] if prove else receipt
+
+    def submit_batch(
+        self, envelopes: Sequence[Mapping[str, Any]], *, prove: bool = True
+    ) -> list[Receipt | AkashiError]:
+        """Append entries in one request: a receipt or the refusal of each, in order."""
+        leaves = [entry_bytes(e) for e in envelopes]
+        body = b'{"entries":[' + b",".join(leaves) + b"]}"
+        answer = self._json("POST", "/entries", content=body, headers={"content-type": "application/json"})
+        results = _get(answer, "results", list)
+        if len(results) != len(leaves):
+            raise MalformedInput("the registry answered a batch with the wrong number of results")
+        outcomes: list[Receipt | AkashiError] = []
+        for result, leaf in zip(results, leaves, strict=True):
+            if isinstance(result, dict) and isinstance(result.get("problem"), dict):
+                outcomes.append(error_from_problem(result["problem"]))
+            else:
+                accepted = _get(result if isinstance(result, dict) else {}, "accepted", dict)
+                outcomes.append(self._receipt(accepted, leaf_hash(leaf)))
+        receipts = [o for o in outcomes if isinstance(o, Receipt)]
+        if prove and receipts:
+            proven = iter(self._prove_receipts(receipts))
+            outcomes = [next(proven) if isinstance(o, Receipt) else o for o in outcomes]
+        return outcomes
+
+    @staticmethod
+    def _receipt(answer: Mapping[str, Any], expected: bytes) -> Receipt:
+        if b64url_decode(_get(answer, "leaf_hash", str), what="leaf_hash") != expected:
+            raise _mismatch("the accepted leaf is not the entry submitted")
+        index, size = _get(answer, "index", int), _get(answer, "tree_size", int)
+        return Receipt(index, expected, size, _get(answer, "duplicate", bool))
+
+    def _prove_receipts(self, receipts: list[Receipt]) -> list[Receipt]:
+        trusted = self._cosigned(max(r.index for r in receipts) + 1)
+        head = trusted.checkpoint
+        return [
+            replace(r, proof=self._inclusion(r.index, r.leaf_hash, head), checkpoint=trusted)
+            for r in receipts
+        ]
+
+    def _inclusion(self, index: int, leaf: bytes, head: Checkpoint) -> InclusionProof:
+        answer = self._request("GET", "/proofs/inclusion", params={"index": index, "tree_size": head.size})
+        proof = parse_inclusion_proof(answer.content)
+        if (proof.leaf_index, proof.tree_size) != (index, head.size):
+            raise _mismatch("an inclusion proof for another leaf or tree size")
+        proof.verify(leaf, head.root_hash)  # 4
+        return proof
+
+    def entry(self, index: int) -> ProvenEntry:
+        """The entry at ``index``, with its inclusion proof verified against a trusted checkpoint."""
+        answer = self._json("GET", f"/entries/{int(index)}")
+        if _get(answer, "index", int) != index:
+            raise _mismatch(f"asked for entry {index}, got another")
+        envelope = parse_envelope(_get(answer, "entry", dict))
+        leaf = leaf_hash(entry_bytes(envelope))
+        head = self._cosigned(index + 1).checkpoint
+        return ProvenEntry(index, envelope, leaf, self._inclusion(index, leaf, head), head)
+
+    def _proven_entry(self, obj: Any, head: Checkpoint) -> ProvenEntry:
+        """Rule 4 for an entry embedded in an answer, with its body checked against its schema."""
+        if not isinstance(obj, dict):
+            raise MalformedInput("the registry's answer holds an entry that is not an object")
+        envelope = parse_envelope(_get(obj, "entry", dict))
+        validate(envelope["body"], "entry-" + envelope["type"])
+        leaf = leaf_hash(entry_bytes(envelope))
+        if b64url_decode(_get(obj, "leaf_hash", str), what="leaf_hash") != leaf:
+            raise _mismatch("an entry's leaf hash is not the hash of the entry")
+        proof = parse_inclusion_proof(_get(obj, "inclusion_proof", dict))
+        if (proof.leaf_index, proof.tree_size) != (_get(obj, "index", int), head.size):
+            raise _mismatch("an inclusion proof for another leaf or tree size")
+        proof.verify(leaf, head.root_hash)  # 4
+        return ProvenEntry(proof.leaf_index, envelope, leaf, proof, head)
+
+    # ------------------------------------------------------------------ DIDs and state
+
+    def resolve_did(self, did: str) -> ResolvedDid:
+        """A did:akashi's document, recomputed from its proven key event log (rules 3-5)."""
+        answer = self._json("GET", "/dids/" + quote(did, safe=":"))
+        if _get(answer, "did", str) != did:
+            raise _mismatch(f"asked for {did}, got another DID")
+        head = self._answer_checkpoint(_get(answer, "checkpoint", str))
+        events = tuple(self._proven_entry(e, head) for e in _get(answer, "key_event_log", list))
+        indexes = [e.index for e in events]
+        if indexes != sorted(set(indexes)) or any(not e.envelope["type"].startswith("did.") for e in events):
+            raise _mismatch("the key event log is not a sequence of DID entries")
+        state = replay([e.envelope["body"] for e in events], did=did)  # 5
+        document = None if state.deactivated else resolve_did_akashi(state)
+        if answer.get("did_document") != document or answer.get("deactivated") is not state.deactivated:
+            raise _mismatch(f"the DID document served for {did} is not the one its key events give")
+        return ResolvedDid(did, document, state, events)
+
+    def _record(self, kind: str, path: str) -> tuple[dict[str, Any], ProvenEntry | None]:
+        answer = self._json("GET", path)
+        record = _get(answer, kind, dict)
+        validate(record, RECORD_SCHEMAS[kind])
+        head = self._answer_checkpoint(_get(answer, "checkpoint", str))
+        entry = answer.get("entry")
+        return record, None if entry is None else self._proven_entry(entry, head)
+
+    @staticmethod
+    def _changed_by(
+        entry: ProvenEntry | None, types: set[str], what: str
+    ) -> tuple[ProvenEntry, dict[str, Any]]:
+        if entry is None:
+            raise _mismatch(f"no entry proves the {what}")
+        if entry.envelope["type"] not in types:
+            raise _mismatch(f"the {what} was not set by a {' or '.join(sorted(types))} entry")
+        return entry, entry.envelope["body"]
+
+    def attestation(self, digest: str) -> Proven[Attestation]:
+        """An anchored attestation, equal to its proven ``attestation.anchor`` entry (rule 6)."""
+        record, proven = self._record(ATTESTATION, "/attestations/" + quote(digest, safe=""))
+        attestation = Attestation.from_json(record)
+        entry, body = self._changed_by(proven, {"attestation.anchor"}, "attestation")
+        if attestation.digest != digest or Attestation.from_json(body) != attestation:
+            raise _mismatch("the attestation record differs from its anchor entry")
+        return Proven(attestation, entry)
+
+    def consent(self, digest: str) -> Proven[Consent]:
+        """A consent, agreeing with its proven grant or, once revoked, its revocation (rule 6)."""
+        record, proven = self._record(CONSENT, "/consents/" + quote(digest, safe=""))
+        consent = Consent.from_json(record)
+        if consent.revoked_at is None:
+            entry, body = self._changed_by(proven, {"consent.grant"}, "consent")
+            granted = {f: getattr(consent, f) for f in ("holder", "verifier", "purpose_id", "granted_at",
+                                                         "expires_at", "updates_allowed")}
+            agrees = {f: body.get(f) for f in granted} == granted
+        else:
+            entry, body = self._changed_by(proven, {"consent.revoke"}, "revoked consent")
+            agrees = body["revoked_at"] == consent.revoked_at
+        signer = split_signer(entry.envelope["signer"])[0]
+        same_consent = digest == body["receipt_digest"] == consent.digest and signer == consent.holder
+        if not (agrees and same_consent):
+            raise _mismatch("the consent record differs from its entry")
+        return Proven(consent, entry)
+
+    def member(self, did: str) -> Proven[Member]:
+        """A trust-registry member, agreeing with its proven member entry or the genesis (rule 6)."""
+        record, proven = self._record(MEMBER, "/members/" + quote(did, safe=":"))
+        member = Member.from_json(record)
+        if member.did != did:
+            raise _mismatch(f"asked for member {did}, got another")
+        if proven is None and member in self.trust.genesis_members:
+            return Proven(member, None)
+        entry, body = self._changed_by(proven, {"member.add", "member.update", "member.remove"}, "member")
+        stated = body["member"]
+        if entry.envelope["type"] == "member.remove":
+            agrees = not member.active and (stated["did"], stated["version"]) == (did, member.version)
+        else:
+            agrees = Member.from_body(stated) == member
+        if not agrees:
+            raise _mismatch("the member record differs from its entry")
+        return Proven(member, entry)
+
+    def members(self) -> list[Proven[Member]]:
+        """Every member the node lists, each proven as by :meth:`member` (completeness is not provable)."""
+        listed = _get(self._json("GET", "/members"), "members", list)
+        proven: list[Proven[Member]] = []
+        for obj in listed:
+            if not isinstance(obj, dict):
+                raise MalformedInput("the registry's member list holds a non-object")
+            validate(obj, RECORD_SCHEMAS[MEMBER])
+            one = self.member(Member.from_json(obj).did)
+            if one.record != Member.from_json(obj):
+                raise _mismatch("the member list differs from the member's own record")
+            proven.append(one)
+        return proven
+
