@@ -65,14 +65,8 @@ from registry.genesis import Genesis
 from registry.state import ATTESTATION, CONSENT, MEMBER, RECORD_SCHEMAS, Attestation, Consent, Member
 
 __all__ = [
-    "ClientTrust",
-    "Proven",
-    "ProvenEntry",
-    "Receipt",
-    "RegistryClient",
-    "ResolvedDid",
-    "VerifiedCheckpoint",
-    "error_from_problem",
+    "ClientTrust", "Proven", "ProvenEntry", "Receipt", "RegistryClient", "ResolvedDid",
+    "VerifiedCheckpoint", "error_from_problem",
 ]
 
 R = TypeVar("R")
@@ -304,6 +298,8 @@ class RegistryClient:
                 self._consistency(new.checkpoint, last.checkpoint)  # an older head: a prefix of ours
                 return
             if last is not None:
+                if new.note == last.note:
+                    return
                 self._consistency(last.checkpoint, new.checkpoint)
             self._last = new
             if self._state_file is not None:
