@@ -5,6 +5,7 @@ history, documents and records its entries do not give — gets a specific error
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from node_harness import Harness
 from rules_world import LOG_KEY, OTHER_CN, T0, Base, base, key, make_genesis, mk
 from starlette.testclient import TestClient
+from test_crash import did_create
 
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.errors import (
@@ -32,6 +34,8 @@ from identity.ledger.cosignature import cosign
 from identity.ledger.note import Ed25519NoteSigner
 from registry.app import create_app
 from registry.client import ClientTrust, Receipt, RegistryClient
+from registry.config import RegistryConfig
+from registry.service import init_data_dir, open_service
 from registry.state import Member
 from registry.storage import StoredCheckpoint
 from registry.witness import Witness, format_add_checkpoint_request
@@ -86,12 +90,9 @@ class Node:
 
         def handler(request: httpx.Request) -> httpx.Response:
             real = self.http.send(request)
-            mutate = self.tampering.get(request.url.path)
-            if mutate is None:
-                return httpx.Response(real.status_code, headers=_without_length(real), content=real.content)
-            return httpx.Response(
-                real.status_code, headers=_without_length(real), content=mutate(real.content)
-            )
+            mutate = self.tampering.get(request.url.path, lambda body: body)
+            body = mutate(real.content)
+            return httpx.Response(real.status_code, headers=_without_length(real), content=body)
 
         http = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://testserver")
         return RegistryClient(client=http, trust=self.trust(), clock=lambda: NOW, cosign_wait=0, **options)
@@ -206,6 +207,21 @@ def test_the_last_checkpoint_survives_a_restart(node: Node, tmp_path: Path) -> N
         node.client(state_file=state)
 
 
+def test_against_a_running_service_the_client_waits_for_its_witness(tmp_path: Path) -> None:
+    config = RegistryConfig(data_dir=tmp_path / "node")
+    init_data_dir(config, origin="akashi.test/service", governance_keys=1, threshold=1)
+    service = open_service(config)  # cosigns in a background thread, after the submitter hears back
+    try:
+        trust = ClientTrust.from_genesis(service.genesis, [service.witness_verifier.vkey], 1)
+        client = RegistryClient(client=TestClient(create_app(service.node)), trust=trust)
+        for seed in range(3):
+            receipt = client.submit(did_create(random.Random(seed)))
+            assert receipt.checkpoint is not None and receipt.checkpoint.size == seed + 1
+            assert receipt.checkpoint.cosigners == ("akashi.test/service/witness",)
+    finally:
+        service.close()
+
+
 # --- trust configuration ------------------------------------------------------------------------------
 
 
@@ -265,13 +281,15 @@ def test_a_checkpoint_signed_by_another_key_is_refused(node: Node) -> None:
     )
     with pytest.raises(UnknownKey):
         node.tampered().checkpoint()
+    node.tampering["/checkpoint"] = lambda _: signed_checkpoint(1, root, log_key=key("impostor"))
+    with pytest.raises(PolicyError, match="log's key"):  # a witness's cosignature does not stand in for it
+        node.tampered().checkpoint()
 
 
 def test_a_checkpoint_with_too_few_cosignatures_is_refused(node: Node) -> None:
     node.client().submit(HISTORY[0])
-    node.tampering["/checkpoint"] = lambda body: (
-        body.split(b"\n\n")[0] + b"\n\n" + body.split(b"\n\n")[1].split(b"\n")[0] + b"\n"
-    )  # the log's signature line only
+    bare = node.harness.node.latest_checkpoint().note.encode()  # the log's signature, no cosignature
+    node.tampering["/checkpoint"] = lambda _: bare
     with pytest.raises(PolicyError):
         node.tampered().checkpoint()
 
