@@ -182,10 +182,7 @@ def create_app(node: Node, *, extra_routes: list[BaseRoute] | None = None) -> St
 
     async def checkpoint(request: Request) -> Response:
         stored = await run_in_threadpool(node.latest_checkpoint)
-        text = stored.note + "".join(
-            line if line.endswith("\n") else line + "\n" for line in stored.cosignatures
-        )
-        return Response(text, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
+        return Response(stored.text, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
 
     async def tile(request: Request) -> Response:
         tile_id = tiles.parse_path("tile/" + request.path_params["rest"])

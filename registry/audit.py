@@ -83,7 +83,7 @@ def replay_state(
     for entry in _entries(storage, size):
         envelope = parse_entry(entry.data)
         overlay = OverlayView(view.get)
-        changes = rules.check(overlay, envelope, genesis=genesis)
+        changes = rules.check(overlay, envelope, genesis=genesis, data=entry.data)
         overlay.apply(changes)
         overlay.put(bookkeeping_rows(overlay, envelope, changes, entry.index))
         view.put(overlay.changes())

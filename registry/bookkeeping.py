@@ -8,10 +8,9 @@ before it), so ``rebuild`` reproduces it exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from identity.ledger.envelope import Envelope
 from registry.state import DID, StateChange
 
 __all__ = ["DID_LOG", "ENTRY_FOR", "bookkeeping_rows"]
@@ -25,7 +24,7 @@ class _View(Protocol):
 
 
 def bookkeeping_rows(
-    view: _View, envelope: Envelope, changes: Sequence[StateChange], index: int
+    view: _View, envelope: Mapping[str, Any], changes: Sequence[StateChange], index: int
 ) -> list[tuple[str, str, dict[str, Any] | None]]:
     """The index rows for the entry at ``index`` that made ``changes``."""
     rows: list[tuple[str, str, dict[str, Any] | None]] = [

@@ -108,7 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from registry.witness_app import create_witness_app
 
     config = _config(args)
-    service = open_service(config)
+    service = open_service(config, workers=config.workers)
     app = create_app(service.node, extra_routes=[Mount("/witness", app=create_witness_app(service.witness))])
     print(
         f"akashi-registry serving {service.genesis.origin} on http://{config.host}:{config.port}", flush=True
@@ -167,7 +167,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out: TextIO = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
     try:
         latest = service.node.latest_checkpoint()
-        out.write(json.dumps({"checkpoint": latest.note, "cosignatures": list(latest.cosignatures)}) + "\n")
+        out.write(json.dumps({"checkpoint": latest.text}) + "\n")
         for start in range(0, latest.size, 1024):
             for entry in service.storage.entries(start, min(latest.size, start + 1024)):
                 _, path = service.node.inclusion_proof(entry.index, latest.size)

@@ -41,6 +41,16 @@ class RegistryConfig:
     max_clock_skew: int = 300
     #: Most proofs/entries returned by one read request.
     max_page: int = 1000
+    #: Worker processes checking schemas and signatures ahead of the ordered rules;
+    #: -1 means one fewer than the machine's cores (0 on a single core: all in-process).
+    admission_workers: int = -1
+
+    @property
+    def workers(self) -> int:
+        """The number of admission worker processes to start."""
+        if self.admission_workers >= 0:
+            return self.admission_workers
+        return max(0, (os.cpu_count() or 1) - 1)
 
     @property
     def database(self) -> Path:

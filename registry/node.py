@@ -15,20 +15,21 @@ admission, rules and storage stay as they are.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from identity.crypto.hashing import sha256
-from identity.crypto.jcs import canonicalize
 from identity.errors import AkashiError, MalformedInput, NotFound, RejectedByRules
 from identity.ledger.checkpoint import Checkpoint, sign_checkpoint
-from identity.ledger.envelope import Envelope, parse_envelope
 from identity.ledger.merkle import leaf_hash
 from identity.ledger.note import NoteSigner
 from registry import rules, tree
+from registry.admission import Admitted, Refusal, admit_entries
 from registry.bookkeeping import bookkeeping_rows
 from registry.config import RegistryConfig
 from registry.genesis import Genesis
@@ -55,15 +56,8 @@ Outcome = Accepted | AkashiError
 
 
 @dataclass(slots=True)
-class _Admitted:
-    envelope: Envelope
-    data: bytes
-    digest: bytes
-
-
-@dataclass(slots=True)
 class _Job:
-    items: list[_Admitted | AkashiError]
+    items: list[Admitted | AkashiError]
     outcomes: list[Outcome] = field(default_factory=list)
     done: bool = False
 
@@ -100,6 +94,18 @@ class OverlayView:
         return [(kind, key, value) for (kind, key), value in self._pending.items()]
 
 
+def _exit_with_parent(parent: int) -> None:
+    """In an admission worker: end when the node's process is gone (even by SIGKILL,
+    which gives the node no chance to stop its workers)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class Node:
     """One registry node over a :class:`~registry.storage.Storage`."""
 
@@ -111,8 +117,22 @@ class Node:
         log_signer: NoteSigner,
         *,
         clock: Clock = time.time,
+        workers: int = 0,
     ) -> None:
+        """``workers`` > 0 runs admission (schemas, canonical form, signatures) in that many
+        worker processes, beside the strictly ordered rules and writes of this process."""
         self.config = config
+        self._workers = workers
+        self._pool = (
+            ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
+            if workers > 0
+            else None
+        )
         self.storage = storage
         self.genesis = genesis
         self.log_signer = log_signer
@@ -137,8 +157,7 @@ class Node:
         """Append ``entries``; one outcome per entry, in order: where it is, or why not."""
         if len(entries) > self.config.max_batch_entries:
             raise MalformedInput(f"a batch holds at most {self.config.max_batch_entries} entries")
-        now = self.clock()
-        job = _Job([self._admit(entry, now) for entry in entries])
+        job = _Job(self._admit(entries, self.clock()))
         with self._queue_lock:
             self._queue.append(job)
         new_checkpoint: StoredCheckpoint | None = None
@@ -150,23 +169,18 @@ class Node:
                 listener(new_checkpoint)
         return job.outcomes
 
-    def _admit(self, entry: bytes | dict[str, Any], now: float) -> _Admitted | AkashiError:
-        """Admission: checks that need no state, done outside the writer lock."""
-        try:
-            envelope = parse_envelope(entry, max_bytes=self.config.max_entry_bytes)
-            claimed = rules.entry_time(envelope)
-            if claimed is not None and abs(claimed - now) > self.config.max_clock_skew:
-                raise RejectedByRules(
-                    f"the entry's time {claimed} is more than {self.config.max_clock_skew} s from the "
-                    f"node's clock ({int(now)})",
-                    rule="admission.clock-skew",
-                )
-            data = canonicalize(envelope)
-            if len(data) > self.config.max_entry_bytes:
-                raise MalformedInput(f"an entry is at most {self.config.max_entry_bytes} bytes")
-            return _Admitted(envelope, data, sha256(data))
-        except AkashiError as error:
-            return error
+    def _admit(self, entries: Sequence[bytes | dict[str, Any]], now: float) -> list[Admitted | AkashiError]:
+        """Admission (no state needed), outside the writer lock; in worker processes when
+        the node has them, split across them for a large batch."""
+        limits = (now, self.config.max_entry_bytes, self.config.max_clock_skew)
+        if self._pool is None or not entries:
+            results = admit_entries(entries, *limits)
+        else:
+            share = -(-len(entries) // self._workers)
+            chunks = [entries[i : i + share] for i in range(0, len(entries), share)]
+            futures = [self._pool.submit(admit_entries, chunk, *limits) for chunk in chunks]
+            results = [result for future in futures for result in future.result()]
+        return [result.error() if isinstance(result, Refusal) else result for result in results]
 
     def _drain(self) -> StoredCheckpoint | None:
         """Integrate waiting jobs, a batch at a time, until this thread's job is done."""
@@ -188,7 +202,7 @@ class Node:
     def _integrate(self, jobs: list[_Job]) -> StoredCheckpoint | None:
         start = self.storage.size()
         view = OverlayView(self.storage.get_state)
-        admitted = [item for job in jobs for item in job.items if isinstance(item, _Admitted)]
+        admitted = [item for job in jobs for item in job.items if isinstance(item, Admitted)]
         known = self.storage.find_digests([item.digest for item in admitted]) if admitted else {}
         batch = Batch(start)
         in_batch: dict[bytes, StoredEntry] = {}
@@ -229,7 +243,7 @@ class Node:
 
     def _apply(
         self,
-        item: _Admitted | AkashiError,
+        item: Admitted | AkashiError,
         view: OverlayView,
         batch: Batch,
         known: dict[bytes, int],
@@ -244,12 +258,13 @@ class Node:
             earlier = in_batch[item.digest]
             return Accepted(earlier.index, item.digest, earlier.leaf_hash, 0, duplicate=True)
         try:
-            changes = rules.check(view, item.envelope, genesis=self.genesis)
+            changes = rules.apply(view, item.entry, genesis=self.genesis)
         except AkashiError as error:
             return error
         view.apply(changes)
-        entry = StoredEntry(batch.end, item.digest, leaf_hash(item.data), item.envelope["type"], item.data)
-        view.put(bookkeeping_rows(view, item.envelope, changes, entry.index))
+        envelope = item.entry.envelope
+        entry = StoredEntry(batch.end, item.digest, leaf_hash(item.data), envelope["type"], item.data)
+        view.put(bookkeeping_rows(view, envelope, changes, entry.index))
         batch.entries.append(entry)
         in_batch[item.digest] = entry
         return Accepted(entry.index, entry.digest, entry.leaf_hash, 0)
@@ -258,6 +273,12 @@ class Node:
         body = Checkpoint(self.genesis.origin, size, root, ())
         note = sign_checkpoint(body, self.log_signer)
         return StoredCheckpoint(size, root, note)
+
+    def close(self) -> None:
+        """Stop the admission workers, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     # ------------------------------------------------------------------ reading
 

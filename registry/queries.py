@@ -59,7 +59,7 @@ def _proof_for(node: Node, index: int, size: int) -> dict[str, Any]:
 
 def _checkpoint(node: Node) -> tuple[int, str]:
     latest = node.latest_checkpoint()
-    return latest.size, latest.note
+    return latest.size, latest.text  # with its cosignatures: the answer stands alone
 
 
 def _entry_index(node: Node, kind: str, key: str) -> int | None:

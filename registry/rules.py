@@ -31,15 +31,21 @@ Steps, in order (the comments reuse the numbers):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.keys import Ed25519PublicKey
 from identity.did.akashi import apply_event
-from identity.did.did_key import public_key_from_did_key
 from identity.did.key_events import KeyState
 from identity.did.multikey import ed25519_from_multikey
-from identity.errors import InvalidSignature, KeyStateError, RejectedByRules
+from identity.errors import (
+    InvalidSignature,
+    KeyStateError,
+    MalformedInput,
+    RejectedByRules,
+    UnsupportedAlgorithm,
+)
 from identity.ledger.envelope import entry_digest, split_signer, verify_parsed_envelope
 from identity.schemas import validate
 from registry.genesis import Genesis, Governance, approval_message
@@ -68,7 +74,16 @@ from registry.state import (
     get_status_list,
 )
 
-__all__ = ["RULE_IDS", "check", "entry_time", "notice_id", "signer_key"]
+__all__ = [
+    "RULE_IDS",
+    "Prevalidated",
+    "apply",
+    "check",
+    "entry_time",
+    "notice_id",
+    "prevalidate",
+    "signer_key",
+]
 
 Envelope = Mapping[str, Any]
 Rule = Callable[[StateView, Envelope, Genesis], list[StateChange]]
@@ -76,26 +91,59 @@ Rule = Callable[[StateView, Envelope, Genesis], list[StateChange]]
 #: Every rule id :func:`check` can put in :attr:`RejectedByRules.rule`.
 RULE_IDS = frozenset(
     {
-        "signer.unsupported-method", "signer.key-fragment", "signer.unknown-did",
-        "signer.deactivated", "signer.not-current-key",
-        "did.exists", "did.unknown", "did.deactivated", "did.signer-other-did",
-        "did.signer-not-authorising-key", "did.event-rejected",
-        "attestation.signer-not-issuer", "attestation.issuer-not-member",
-        "attestation.member-not-issuer", "attestation.method-not-accredited",
-        "attestation.duplicate", "attestation.expires-before-issued",
+        "signer.unsupported-method",
+        "signer.key-fragment",
+        "signer.unknown-did",
+        "signer.deactivated",
+        "signer.not-current-key",
+        "did.exists",
+        "did.unknown",
+        "did.deactivated",
+        "did.signer-other-did",
+        "did.signer-not-authorising-key",
+        "did.event-rejected",
+        "attestation.signer-not-issuer",
+        "attestation.issuer-not-member",
+        "attestation.member-not-issuer",
+        "attestation.method-not-accredited",
+        "attestation.duplicate",
+        "attestation.expires-before-issued",
         "attestation.status-list-of-other-issuer",
-        "status.signer-not-issuer", "status.issuer-not-member", "status.member-not-issuer",
-        "status.uri-of-other-issuer", "status.not-newer",
-        "consent.signer-not-holder", "consent.verifier-not-member", "consent.member-not-verifier",
-        "consent.purpose-not-registered", "consent.expires-before-granted", "consent.duplicate",
-        "consent.unknown", "consent.already-revoked", "consent.revoked-before-granted",
-        "mailbox.consent-unknown", "mailbox.signer-not-holder", "mailbox.consent-revoked",
-        "mailbox.updates-not-allowed", "mailbox.sent-before-consent", "mailbox.consent-expired",
-        "mailbox.recipient-not-verifier", "mailbox.notice-duplicate", "mailbox.notice-unknown",
-        "mailbox.signer-not-recipient", "mailbox.already-acked", "mailbox.ack-before-notice",
-        "member.signer-not-governance", "member.approval-unknown-key", "member.threshold-not-met",
-        "member.exists", "member.not-active", "member.version-not-next",
-        "member.corporate-number", "member.purpose-duplicate", "member.note-key-invalid",
+        "status.signer-not-issuer",
+        "status.issuer-not-member",
+        "status.member-not-issuer",
+        "status.uri-of-other-issuer",
+        "status.not-newer",
+        "consent.signer-not-holder",
+        "consent.verifier-not-member",
+        "consent.member-not-verifier",
+        "consent.purpose-not-registered",
+        "consent.expires-before-granted",
+        "consent.duplicate",
+        "consent.unknown",
+        "consent.already-revoked",
+        "consent.revoked-before-granted",
+        "mailbox.consent-unknown",
+        "mailbox.signer-not-holder",
+        "mailbox.consent-revoked",
+        "mailbox.updates-not-allowed",
+        "mailbox.sent-before-consent",
+        "mailbox.consent-expired",
+        "mailbox.recipient-not-verifier",
+        "mailbox.notice-duplicate",
+        "mailbox.notice-unknown",
+        "mailbox.signer-not-recipient",
+        "mailbox.already-acked",
+        "mailbox.ack-before-notice",
+        "member.signer-not-governance",
+        "member.approval-unknown-key",
+        "member.threshold-not-met",
+        "member.exists",
+        "member.not-active",
+        "member.version-not-next",
+        "member.corporate-number",
+        "member.purpose-duplicate",
+        "member.note-key-invalid",
     }
 )
 
@@ -114,16 +162,58 @@ def _reject(rule: str, message: str) -> RejectedByRules:
     return RejectedByRules(message, rule=rule)
 
 
-def check(view: StateView, envelope: Envelope, *, genesis: Genesis) -> list[StateChange]:
-    """The state changes of ``envelope`` at its position after ``view`` (steps 1-4); or raise."""
+@dataclass(frozen=True, slots=True)
+class Prevalidated:
+    """An entry whose body satisfies its schema (step 1) and whose signature verifies
+    under the key its signer's fragment names (step 3). Whether that key may sign
+    this entry at its position is for :func:`apply` (steps 2 and 4).
 
-    def resolve(signer: str) -> Ed25519PublicKey:
-        # verify_parsed_envelope calls this once the envelope has its shape (1), before the signature (3)
-        validate(envelope["body"], "entry-" + envelope["type"])  # 1
-        return _entry_signer_key(view, envelope, genesis)  # 2
+    Every signer in the ledger names its key by Multikey (``<did>#<multikey>``), so
+    these checks need no state: a node may run them in parallel, ahead of the
+    strictly ordered :func:`apply`.
+    """
 
-    parsed = verify_parsed_envelope(envelope, resolve)  # 1, 3 (the envelope itself was parsed)
-    return _RULES[parsed["type"]](view, parsed, genesis)  # 4
+    envelope: Envelope
+    signing_key: Ed25519PublicKey
+
+
+def prevalidate(envelope: Envelope, *, data: bytes | None = None) -> Prevalidated:
+    """Steps 1 and 3 for an envelope from ``parse_envelope``/``parse_entry``; ``data``, its
+    JCS bytes when the caller has them, spares canonicalising it again."""
+    validate(envelope["body"], "entry-" + envelope["type"])  # 1
+    did, fragment = split_signer(envelope["signer"])
+    # The forms of step 2 that need no state, so that they are named before the signature.
+    if did.startswith("did:key:"):
+        if fragment != did.removeprefix("did:key:"):
+            raise _reject("signer.key-fragment", "a did:key signs as <did>#<its own multikey>")
+    elif not did.startswith("did:akashi:"):
+        raise _reject("signer.unsupported-method", "entries are signed by did:key or did:akashi")
+    try:
+        key = ed25519_from_multikey(fragment, what="signer key")
+    except (MalformedInput, UnsupportedAlgorithm) as exc:
+        raise _reject("signer.key-fragment", "a signer names its key as <did>#<Ed25519 Multikey>") from exc
+    verify_parsed_envelope(envelope, key, data=data)  # 3
+    return Prevalidated(envelope, key)
+
+
+def apply(view: StateView, entry: Prevalidated, *, genesis: Genesis) -> list[StateChange]:
+    """Steps 2 and 4: the state changes of a prevalidated entry at its position after ``view``."""
+    envelope = entry.envelope
+    authorised = _entry_signer(view, envelope, genesis)  # 2
+    if authorised != split_signer(envelope["signer"])[1]:  # both read the fragment: a bug if not
+        raise InvalidSignature("the signer's key is not the key that signed")
+    return _RULES[envelope["type"]](view, envelope, genesis)  # 4
+
+
+def check(
+    view: StateView, envelope: Envelope, *, genesis: Genesis, data: bytes | None = None
+) -> list[StateChange]:
+    """The state changes of ``envelope`` at its position after ``view`` (steps 1-4); or raise.
+
+    ``envelope`` comes from ``parse_envelope``/``parse_entry``; ``data``, its JCS bytes
+    when the caller has them, spares canonicalising it again for the signature.
+    """
+    return apply(view, prevalidate(envelope, data=data), genesis=genesis)
 
 
 def entry_time(envelope: Envelope) -> int | None:
@@ -149,11 +239,16 @@ def signer_key(view: StateView, signer: str) -> Ed25519PublicKey:
 
     did:key names its own key; did:akashi a current key of its state on the ledger.
     """
+    return ed25519_from_multikey(_authorised_signer(view, signer), what="signer key")
+
+
+def _authorised_signer(view: StateView, signer: str) -> str:
+    """:func:`signer_key`'s checks; the signer's Multikey (decoding it is the caller's)."""
     did, fragment = split_signer(signer)
     if did.startswith("did:key:"):
         if fragment != did.removeprefix("did:key:"):
             raise _reject("signer.key-fragment", "a did:key signs as <did>#<its own multikey>")
-        return public_key_from_did_key(did)
+        return fragment
     if not did.startswith("did:akashi:"):
         raise _reject("signer.unsupported-method", "entries are signed by did:key or did:akashi")
     record = view.get(DID, did)  # read raw: decode the one key needed, not the whole state
@@ -163,27 +258,28 @@ def signer_key(view: StateView, signer: str) -> Ed25519PublicKey:
         raise _reject("signer.deactivated", f"{did} is deactivated and signs nothing")
     if fragment not in record["state"]["keys"]:
         raise _reject("signer.not-current-key", f"{fragment} is not a current key of {did}")
-    return ed25519_from_multikey(fragment, what="signer key")
+    return fragment
 
 
-def _entry_signer_key(view: StateView, envelope: Envelope, genesis: Genesis) -> Ed25519PublicKey:
+def _entry_signer(view: StateView, envelope: Envelope, genesis: Genesis) -> str:
+    """Step 2: the Multikey of the key that may sign this entry here (string checks only:
+    the key itself was decoded once, by :func:`prevalidate`)."""
     entry_type = envelope["type"]
     if entry_type.startswith("member."):
         return _governance_signer(envelope["signer"], genesis.governance)
     if entry_type.startswith("did."):
         return _did_event_signer(view, envelope)
-    return signer_key(view, envelope["signer"])
+    return _authorised_signer(view, envelope["signer"])
 
 
-def _governance_signer(signer: str, governance: Governance) -> Ed25519PublicKey:
+def _governance_signer(signer: str, governance: Governance) -> str:
     did, fragment = split_signer(signer)
-    key = governance.public_key(fragment)
-    if did != "did:key:" + fragment or key is None:
+    if did != "did:key:" + fragment or fragment not in governance.keys:
         raise _reject("member.signer-not-governance", "member entries are signed by a governance key")
-    return key
+    return fragment
 
 
-def _did_event_signer(view: StateView, envelope: Envelope) -> Ed25519PublicKey:
+def _did_event_signer(view: StateView, envelope: Envelope) -> str:
     did, fragment = split_signer(envelope["signer"])
     event = envelope["body"]["event"]
     if did != event["id"]:
@@ -203,7 +299,7 @@ def _did_event_signer(view: StateView, envelope: Envelope) -> Ed25519PublicKey:
         authorising = fragment in event["keys"]
     if not authorising:
         raise _reject("did.signer-not-authorising-key", "the signer is not a key that authorises this event")
-    return ed25519_from_multikey(fragment, what="signer key")
+    return fragment
 
 
 # --- step 4: the rules of each entry type -----------------------------------------------------

@@ -114,12 +114,14 @@ def witness_name(origin: str) -> str:
 class Service:
     """A running node: the :class:`Node`, its own witness, and a cosigner thread."""
 
-    def __init__(self, config: RegistryConfig, *, clock: Clock = time.time, cosign: bool = True) -> None:
+    def __init__(
+        self, config: RegistryConfig, *, clock: Clock = time.time, cosign: bool = True, workers: int = 0
+    ) -> None:
         self.config = config
         self.genesis = load_genesis(config.genesis_file.read_bytes())
         self.storage = SqliteStorage(config.database)
         log_signer = Ed25519NoteSigner(self.genesis.origin, read_private_key(config.log_key_file))
-        self.node = Node(config, self.storage, self.genesis, log_signer, clock=clock)
+        self.node = Node(config, self.storage, self.genesis, log_signer, clock=clock, workers=workers)
         self.witness_store = SqliteWitnessStore(config.data_dir / "witness.db")
         self.witness = Witness(
             witness_name(self.genesis.origin),
@@ -194,12 +196,16 @@ class Service:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=5)
+        self.node.close()
         self.storage.close()
         self.witness_store.close()
 
 
-def open_service(config: RegistryConfig, *, clock: Clock = time.time, cosign: bool = True) -> Service:
-    """The running service of the data folder ``config.data_dir``."""
+def open_service(
+    config: RegistryConfig, *, clock: Clock = time.time, cosign: bool = True, workers: int = 0
+) -> Service:
+    """The running service of the data folder ``config.data_dir``; ``workers`` admission
+    processes (``akashi-registry serve`` starts ``config.workers`` of them)."""
     if not config.genesis_file.exists():
         raise MalformedInput(f"{config.data_dir} holds no registry: run `akashi-registry init` first")
-    return Service(config, clock=clock, cosign=cosign)
+    return Service(config, clock=clock, cosign=cosign, workers=workers)

@@ -52,6 +52,12 @@ class StoredCheckpoint:
     note: str
     cosignatures: tuple[str, ...] = ()
 
+    @property
+    def text(self) -> str:
+        """The signed note with every cosignature line gathered for it, as served."""
+        lines = "".join(line if line.endswith("\n") else line + "\n" for line in self.cosignatures)
+        return self.note + lines
+
 
 @dataclass(slots=True)
 class Batch:
