@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/registry.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -31,19 +31,19 @@ from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from identity.crypto.encoding import b64url_encode  # noqa: E402
-from identity.crypto.keys import Ed25519PrivateKey  # noqa: E402
-from identity.did.did_key import did_key_from_public_key  # noqa: E402
-from identity.did.key_events import incept, sign_event  # noqa: E402
-from identity.did.multikey import encode_multikey  # noqa: E402
-from identity.ledger.envelope import sign_envelope, signing_input  # noqa: E402
-from identity.ledger.note import Ed25519NoteSigner  # noqa: E402
-from registry.audit import genesis_rows  # noqa: E402
-from registry.config import RegistryConfig  # noqa: E402
-from registry.genesis import create_genesis, sign_member_entry  # noqa: E402
-from registry.node import Accepted, Node  # noqa: E402
-from registry.state import Member, Purpose  # noqa: E402
-from registry.storage import SqliteStorage  # noqa: E402
+from identity.crypto.encoding import b64url_encode
+from identity.crypto.keys import Ed25519PrivateKey
+from identity.did.did_key import did_key_from_public_key
+from identity.did.key_events import incept, sign_event
+from identity.did.multikey import encode_multikey
+from identity.ledger.envelope import sign_envelope, signing_input
+from identity.ledger.note import Ed25519NoteSigner
+from registry.audit import genesis_rows
+from registry.config import RegistryConfig
+from registry.genesis import create_genesis, sign_member_entry
+from registry.node import Accepted, Node
+from registry.state import Member, Purpose
+from registry.storage import SqliteStorage
 
 NOW = 1_800_000_000
 ISSUER_CN = "4011001098993"
@@ -79,8 +79,14 @@ class Ledger:
         self.verifier_key, self.verifier = self._organisation()
         members = [
             Member(self.issuer, "issuer", "株式会社ベンチ本人確認", ISSUER_CN, 1, evidence_methods=("jpki",)),
-            Member(self.verifier, "verifier", "株式会社ベンチシェア", VERIFIER_CN, 1,
-                   purposes=(Purpose("account-opening", "会員登録時の本人確認"),)),
+            Member(
+                self.verifier,
+                "verifier",
+                "株式会社ベンチシェア",
+                VERIFIER_CN,
+                1,
+                purposes=(Purpose("account-opening", "会員登録時の本人確認"),),
+            ),
         ]
         for member in members:
             self._append(sign_member_entry("member.add", member.to_body(), governance))
@@ -88,7 +94,9 @@ class Ledger:
     def _organisation(self) -> tuple[Ed25519PrivateKey, str]:
         key, following = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
         event = incept([key.public_key], [following.public_key])
-        self._append(sign_envelope("did.create", sign_event(event, [key]), self.signer(event["id"], key), key))
+        self._append(
+            sign_envelope("did.create", sign_event(event, [key]), self.signer(event["id"], key), key)
+        )
         return key, event["id"]
 
     @staticmethod
@@ -105,8 +113,14 @@ class Ledger:
         return [
             sign_envelope(
                 "attestation.anchor",
-                {"digest": b64url_encode(os.urandom(32)), "issuer": self.issuer,
-                 "vct": "https://akashi.example/vct/kyc", "method": "jpki", "iat": NOW, "exp": NOW + 86400 * 365},
+                {
+                    "digest": b64url_encode(os.urandom(32)),
+                    "issuer": self.issuer,
+                    "vct": "https://akashi.example/vct/kyc",
+                    "method": "jpki",
+                    "iat": NOW,
+                    "exp": NOW + 86400 * 365,
+                },
                 signer,
                 self.issuer_key,
             )
@@ -118,9 +132,15 @@ class Ledger:
         for _ in range(count):
             holder = Ed25519PrivateKey.generate()
             did = did_key_from_public_key(holder.public_key)
-            body = {"receipt_digest": b64url_encode(os.urandom(32)), "holder": did, "verifier": self.verifier,
-                    "purpose_id": "account-opening", "granted_at": NOW, "expires_at": NOW + 86400 * 365,
-                    "updates_allowed": True}
+            body = {
+                "receipt_digest": b64url_encode(os.urandom(32)),
+                "holder": did,
+                "verifier": self.verifier,
+                "purpose_id": "account-opening",
+                "granted_at": NOW,
+                "expires_at": NOW + 86400 * 365,
+                "updates_allowed": True,
+            }
             out.append(sign_envelope("consent.grant", body, f"{did}#{did.removeprefix('did:key:')}", holder))
         return out
 
@@ -165,25 +185,34 @@ def _verify_only_per_second(entries: list[Any], keys: Callable[[Any], Any]) -> f
     return len(prepared) / (time.perf_counter() - start)
 
 
-def bench(count: int = 20_000, batch: int = 1000) -> list[Row]:
-    """Rows: appends/s for each workload, beside Ed25519 verifications/s of the same entries."""
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        ledger = Ledger(Path(folder))
-        try:
-            anchors = ledger.anchors(count)
-            issuer_public = ledger.issuer_key.public_key
-            floor = _verify_only_per_second(anchors, lambda e: issuer_public)
-            rate = _appends_per_second(ledger, anchors, batch)
-            rows.append(Row(f"attestation.anchor, validated + durable (batches of {batch})", rate, "appends/s", floor))
-            grants = ledger.grants(count)
-            from identity.did.did_key import public_key_from_did_key
+def bench(count: int = 20_000, batch: int = 500, submitters: int = 3) -> list[Row]:
+    """Rows: appends/s for each workload, in-process (no admission workers) and with one
+    admission worker per spare core, beside Ed25519 verifications/s of the same entries."""
+    from identity.did.did_key import public_key_from_did_key
 
-            floor = _verify_only_per_second(grants, lambda e: public_key_from_did_key(e["body"]["holder"]))
-            rate = _appends_per_second(ledger, grants, batch)
-            rows.append(Row(f"consent.grant, new holder key each (batches of {batch})", rate, "appends/s", floor))
-        finally:
-            ledger.close()
+    rows = []
+    cores = os.cpu_count() or 1
+    for workers in sorted({0, max(0, cores - 1)}):
+        label = "in one process" if workers == 0 else f"+{workers} admission worker{'s' * (workers > 1)}"
+        with tempfile.TemporaryDirectory() as folder:
+            ledger = Ledger(Path(folder), workers=workers)
+            try:
+                ledger.node.submit(ledger.anchors(8))  # start the workers before timing
+                anchors = ledger.anchors(count)
+                issuer_public = ledger.issuer_key.public_key
+                floor = _verify_only_per_second(anchors, lambda e, key=issuer_public: key)
+                rate = _appends_per_second(ledger, anchors, batch, submitters)
+                rows.append(
+                    Row(f"attestation.anchor, validated + durable, {label}", rate, "appends/s", floor)
+                )
+                grants = ledger.grants(count)
+                floor = _verify_only_per_second(
+                    grants, lambda e: public_key_from_did_key(e["body"]["holder"])
+                )
+                rate = _appends_per_second(ledger, grants, batch, submitters)
+                rows.append(Row(f"consent.grant (new holder key each), {label}", rate, "appends/s", floor))
+            finally:
+                ledger.close()
     return rows
 
 
@@ -198,10 +227,15 @@ def print_rows(rows: list[Row]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=20_000, help="entries per workload")
-    parser.add_argument("--batch", type=int, default=1000, help="entries per submitted batch")
+    parser.add_argument("--batch", type=int, default=500, help="entries per submitted batch")
+    parser.add_argument("--submitters", type=int, default=3, help="threads submitting at once")
     args = parser.parse_args(argv)
-    print(f"registry appends — Python {platform.python_version()}, {platform.machine()}, SQLite synchronous=FULL")
-    print_rows(bench(args.count, args.batch))
+    print(
+        f"registry appends — Python {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} cores, SQLite synchronous=FULL, "
+        f"batches of {args.batch} from {args.submitters} threads"
+    )
+    print_rows(bench(args.count, args.batch, args.submitters))
     return 0
 
 

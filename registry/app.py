@@ -182,7 +182,8 @@ def create_app(node: Node, *, extra_routes: list[BaseRoute] | None = None) -> St
 
     async def checkpoint(request: Request) -> Response:
         stored = await run_in_threadpool(node.latest_checkpoint)
-        return Response(stored.text, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store"}
+        return Response(stored.text, media_type="text/plain; charset=utf-8", headers=headers)
 
     async def tile(request: Request) -> Response:
         tile_id = tiles.parse_path("tile/" + request.path_params["rest"])

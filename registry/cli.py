@@ -189,6 +189,40 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_witness(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from identity.ledger.note import Ed25519NoteVerifier
+    from registry.service import read_private_key, write_private_key
+    from registry.witness import Witness
+    from registry.witness_app import create_witness_app
+    from registry.witness_store import SqliteWitnessStore
+
+    config = _config(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = config.data_dir / "standalone-witness.key"
+    if not key_file.exists():
+        from identity.crypto.keys import Ed25519PrivateKey
+
+        write_private_key(key_file, Ed25519PrivateKey.generate())
+    logs = {}
+    for vkey in args.log:
+        verifier = Ed25519NoteVerifier.from_vkey(vkey)
+        logs[verifier.name] = verifier
+    if not logs:
+        raise ValueError("name at least one log to witness with --log <its verifier key>")
+    store = SqliteWitnessStore(config.data_dir / "standalone-witness.db")
+    witness = Witness(args.name, read_private_key(key_file), logs, store)
+    print(f"witness {witness.name} for {', '.join(logs)}", flush=True)
+    print(f"cosignature key: {witness.verifier.vkey}", flush=True)
+    print(f"serving POST http://{config.host}:{config.port}/add-checkpoint", flush=True)
+    try:
+        uvicorn.run(create_witness_app(witness), host=config.host, port=config.port, log_level="warning")
+    finally:
+        store.close()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="akashi-registry", description="Run and audit an akashi ledger node."
@@ -217,6 +251,11 @@ def _parser() -> argparse.ArgumentParser:
     command("rebuild", cmd_rebuild, "rebuild the derived state from the log")
     p = command("export", cmd_export, "write every entry with its inclusion proof as JSON Lines")
     p.add_argument("--out", default=None, help="file to write (default: stdout)")
+    p = command("witness", cmd_witness, "run a stand-alone C2SP tlog-witness for other members' logs")
+    p.add_argument("--name", required=True, help="the witness's cosigner name, e.g. example.jp/witness")
+    p.add_argument("--log", action="append", default=[], help="a log's C2SP verifier key (repeatable)")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
     return parser
 
 

@@ -118,3 +118,62 @@ def test_init_refuses_an_impossible_threshold(tmp_path: Path, capsys: pytest.Cap
     config = RegistryConfig(data_dir=tmp_path / "x")
     assert main(["init", "--data", str(config.data_dir), "--governance-keys", "1", "--threshold", "2"]) == 1
     assert "threshold" in capsys.readouterr().err
+
+
+def test_a_stand_alone_witness_cosigns_another_members_log(data: Path, tmp_path: Path) -> None:
+    """`akashi-registry witness` serves tlog-witness for logs it is told about."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from test_crash import free_port
+
+    from registry.witness import format_add_checkpoint_request
+
+    fill(data, 10)
+    service = open_service(RegistryConfig(data_dir=data), cosign=False)
+    log_key = service.genesis.log_key
+    latest = service.storage.latest_checkpoint()
+    service.close()
+    assert latest is not None
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "registry.cli",
+            "witness",
+            "--data",
+            str(tmp_path / "w"),
+            "--name",
+            "other.example/witness",
+            "--log",
+            log_key,
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        body = format_add_checkpoint_request(0, [], latest.note)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/add-checkpoint", content=body, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "witness did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200
+        assert response.text.startswith("— other.example/witness ")
+        stale = httpx.post(f"http://127.0.0.1:{port}/add-checkpoint", content=body, timeout=2)
+        assert stale.status_code == 409  # it has moved on: old size 0 is no longer its size
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
