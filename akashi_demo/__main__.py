@@ -22,10 +22,13 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+from akashi_demo.loopback import LoopbackRegistry
 from identity.credentials.kyc import (
     Address,
     JpkiEvidence,
@@ -35,12 +38,19 @@ from identity.credentials.kyc import (
 )
 from identity.credentials.sdjwt import SD, issue, present, verify
 from identity.crypto.encoding import b64url_decode, b64url_encode
+from identity.crypto.hashing import sha256
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.did.akashi import replay
 from identity.did.did_key import did_key_from_public_key
+from identity.did.document import signing_key
 from identity.did.key_events import incept, sign_event
+from identity.did.multikey import encode_multikey
 from identity.errors import AkashiError
+from identity.ledger.envelope import sign_envelope
 from identity.schemas import validate
+from registry.client import ClientTrust, RegistryClient
+from registry.genesis import sign_member_entry
+from registry.state import Member
 
 PERSON = PersonClaims(
     family_name="山田",
@@ -55,6 +65,7 @@ PERSON = PersonClaims(
     ),
     gender="female",
 )
+VCT = "https://akashi.example/vct/kyc"
 #: Values that must never reach a verifier that did not ask for them.
 SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female", "JPKI-SERIAL-0042"]
 
@@ -117,9 +128,27 @@ def decoded_parts(presentation: str) -> str:
     return "\n".join(texts)
 
 
-def run(now: int) -> int:
+def run(now: int, workdir: Path) -> int:
     n = Narrator()
     today = datetime.fromtimestamp(now, UTC).date()
+
+    n.title("A consortium of operators starts its ledger (a registry node on loopback)")
+    registry = LoopbackRegistry(workdir / "registry", clock=lambda: now)
+    try:
+        return _story(n, now, today, registry)
+    finally:
+        registry.stop()
+
+
+def _story(n: Narrator, now: int, today: date, registry: LoopbackRegistry) -> int:
+    genesis = registry.genesis
+    witness_key = registry.service.witness_verifier.vkey
+    n.say(f"node {registry.url}, log {genesis.origin}")
+    n.say(
+        f"trust-registry changes need {genesis.governance.threshold} of {len(genesis.governance.keys)} "
+        "governance keys; every checkpoint is cosigned by a witness"
+    )
+    trust = ClientTrust.from_genesis(genesis, [witness_key], 1)
 
     n.title("Yamada Hanako (山田 花子) sets up her wallet")
     device = Ed25519PrivateKey.generate()
@@ -135,40 +164,49 @@ def run(now: int) -> int:
     pairwise = did_key_from_public_key(holder_key.public_key)
     n.say(f"pairwise identifier for the car-sharing operator: {pairwise[:32]}…")
 
-    n.title("The identity provider issues her KYC credential (SD-JWT VC)")
-    issuer_key = Ed25519PrivateKey.generate()
-    issuer_did = did_key_from_public_key(issuer_key.public_key)
-    n.say("(in this core walk the My Number card check is taken as done; the issuer")
-    n.say(" service checks the JPKI signature and certificate chain for real)")
-    checked = datetime.fromtimestamp(now - 600, UTC)
-    verification = Verification(
-        time=checked,
-        verification_process="akashi-demo-0001",
-        evidence=(
-            JpkiEvidence(
-                issuer="CN=Japan Agency for Local Authority Information Systems, O=JPKI, C=JP",
-                serial_number="JPKI-SERIAL-0042",
-                created_at=checked,
-            ),
-        ),
-    )
-    personal = kyc_claims(PERSON, verification, today)
-    claims = {
-        "iss": issuer_did,
-        "vct": "https://akashi.example/vct/kyc",
-        "iat": now - 60,
-        "exp": now + 365 * 86400,
-        **selectively_disclosable(personal),
-    }
-    credential = issue(claims, issuer_key, holder_key=holder_key.public_key, decoys=2)
-    disclosures = credential.count("~") - 1
-    n.say(f"issued: {len(credential)} characters, {disclosures} disclosures; the signed part holds")
-    n.say("only salted digests of her name, birth date, address and certificate serial.")
-    signed_part = decoded_parts(credential.split("~")[0])
-    n.check(
-        all(secret not in signed_part for secret in SECRETS),
-        "no personal value is readable in the signed JWT",
-    )
+    n.title("An identity provider joins the trust registry")
+    issuer_key, next_issuer_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    issuer_event = incept([issuer_key.public_key], [next_issuer_key.public_key])
+    issuer_did = issuer_event["id"]
+    issuer_signer = f"{issuer_did}#{encode_multikey(issuer_key.public_key)}"
+    with RegistryClient(registry.url, trust=trust, clock=lambda: now) as ledger:
+        created = ledger.submit(
+            sign_envelope("did.create", sign_event(issuer_event, [issuer_key]), issuer_signer, issuer_key)
+        )
+        n.say(f"{issuer_did} created at leaf {created.index}")
+        member = Member(
+            issuer_did, "issuer", "株式会社デモ本人確認", "4010001234567", 1, evidence_methods=("jpki",)
+        )
+        accredited = ledger.submit(sign_member_entry("member.add", member.to_body(), registry.governance[:2]))
+        n.check(
+            accredited.proof is not None,
+            f"accredited for JPKI checks by 2 governance keys (leaf {accredited.index})",
+        )
+
+        n.title("The identity provider issues her KYC credential (SD-JWT VC) and anchors its digest")
+        n.say("(in this walk the My Number card check is taken as done; the issuer")
+        n.say(" service checks the JPKI signature and certificate chain for real)")
+        credential = _issue(now, today, issuer_did, issuer_signer, issuer_key, holder_key)
+        disclosures = credential.count("~") - 1
+        n.say(f"issued: {len(credential)} characters, {disclosures} disclosures; the signed part holds")
+        n.say("only salted digests of her name, birth date, address and certificate serial.")
+        signed_part = decoded_parts(credential.split("~")[0])
+        n.check(all(s not in signed_part for s in SECRETS), "no personal value is readable in the signed JWT")
+        digest = b64url_encode(sha256(credential.split("~")[0].encode("ascii")))
+        anchor = {
+            "digest": digest,
+            "issuer": issuer_did,
+            "vct": VCT,
+            "method": "jpki",
+            "iat": now,
+            "exp": now + 365 * 86400,
+        }
+        anchored = ledger.submit(sign_envelope("attestation.anchor", anchor, issuer_signer, issuer_key))
+        size = anchored.checkpoint.size if anchored.checkpoint else 0
+        n.check(
+            anchored.proof is not None,
+            f"anchored at leaf {anchored.index}, proven under a cosigned checkpoint of {size} entries",
+        )
 
     n.title("The car-sharing operator asks: over 20? and the family name for the contract")
     nonce = b64url_encode(os.urandom(16))
@@ -180,8 +218,26 @@ def run(now: int) -> int:
     presentation = present(credential, wanted, holder_key=holder_key, nonce=nonce, aud=verifier_id, iat=now)
     n.say(f"presentation: {presentation.count('~') - 1} of {disclosures} disclosures, plus a key-binding JWT")
 
-    n.title("The operator verifies")
-    result = verify(presentation, issuer_key.public_key, now=now, nonce=nonce, aud=verifier_id)
+    n.title("The operator verifies, trusting the ledger's proofs and nothing else")
+    with RegistryClient(registry.url, trust=trust, clock=lambda: now) as ledger:
+        resolved = ledger.resolve_did(issuer_did)
+        n.check(
+            resolved.document is not None,
+            f"issuer key resolved from {len(resolved.events)} proven key event(s)",
+        )
+        issuer_public = signing_key(resolved.document, issuer_signer)
+        accreditation = ledger.member(issuer_did)
+        n.check(
+            accreditation.record.active and "jpki" in accreditation.record.evidence_methods,
+            f"{accreditation.record.legal_name} is accredited for JPKI checks",
+        )
+        result = verify(presentation, issuer_public, now=now, nonce=nonce, aud=verifier_id)
+        anchored_record = ledger.attestation(
+            b64url_encode(sha256(presentation.split("~")[0].encode("ascii")))
+        )
+        n.check(
+            anchored_record.record.issuer == issuer_did, "the credential's digest is anchored on the ledger"
+        )
     seen = result.claims
     validate(seen, "kyc-credential-claims")
     n.check(seen.get("age_over_20") is True, "over 20: yes")
@@ -209,11 +265,20 @@ def run(now: int) -> int:
         ("the same presentation replayed to a new request", presentation, b64url_encode(os.urandom(16))),
     ):
         try:
-            verify(candidate, issuer_key.public_key, now=now, nonce=expected_nonce, aud=verifier_id)
+            verify(candidate, issuer_public, now=now, nonce=expected_nonce, aud=verifier_id)
         except AkashiError as error:
             n.check(True, f"{label}: refused ({type(error).__name__}: {error})")
         else:
             n.check(False, f"{label}: was accepted")
+
+    n.title("Nothing personal is on the ledger")
+    stored = b"".join(path.read_bytes() for path in registry.database_files)
+    found = [secret for secret in [*SECRETS, "山田"] if secret.encode() in stored]
+    n.check(
+        not found,
+        f"searched every byte of the registry's {len(registry.database_files)} database files: "
+        "no name, birth date, address or serial",
+    )
 
     print()
     if n.failures:
@@ -223,13 +288,51 @@ def run(now: int) -> int:
     return 0
 
 
+def _issue(
+    now: int,
+    today: date,
+    issuer_did: str,
+    kid: str,
+    issuer_key: Ed25519PrivateKey,
+    holder_key: Ed25519PrivateKey,
+) -> str:
+    checked = datetime.fromtimestamp(now - 600, UTC)
+    verification = Verification(
+        time=checked,
+        verification_process="akashi-demo-0001",
+        evidence=(
+            JpkiEvidence(
+                issuer="CN=Japan Agency for Local Authority Information Systems, O=JPKI, C=JP",
+                serial_number="JPKI-SERIAL-0042",
+                created_at=checked,
+            ),
+        ),
+    )
+    personal = kyc_claims(PERSON, verification, today)
+    claims = {
+        "iss": issuer_did,
+        "vct": VCT,
+        "iat": now - 60,
+        "exp": now + 365 * 86400,
+        **selectively_disclosable(personal),
+    }
+    return issue(
+        claims,
+        issuer_key,
+        header={"typ": "dc+sd-jwt", "kid": kid},
+        holder_key=holder_key.public_key,
+        decoys=2,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``akashi-demo``."""
     parser = argparse.ArgumentParser(prog="akashi-demo", description="A narrated walk through akashi.")
     parser.add_argument("--now", type=int, default=None, help="clock to use (Unix seconds)")
     args = parser.parse_args(argv)
     try:
-        return run(args.now if args.now is not None else int(time.time()))
+        with tempfile.TemporaryDirectory(prefix="akashi-demo-") as workdir:
+            return run(args.now if args.now is not None else int(time.time()), Path(workdir))
     except AkashiError as error:
         print(f"akashi-demo: {error}", file=sys.stderr)
         return 1

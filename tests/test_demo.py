@@ -14,3 +14,5 @@ def test_demo_tells_the_whole_core_story(capsys: pytest.CaptureFixture[str]) -> 
     assert "Every check passed." in out
     assert "identity verified under jp_aml, method ワ" in out
     assert "swapped for 佐藤 in its disclosure: refused (ProofMismatch" in out
+    assert "the credential's digest is anchored on the ledger" in out
+    assert "no name, birth date, address or serial" in out

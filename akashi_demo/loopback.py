@@ -1,0 +1,92 @@
+"""Services of the story, started on loopback ports in this process (uvicorn in threads)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from identity.crypto.keys import Ed25519PrivateKey
+from registry.app import create_app
+from registry.config import RegistryConfig
+from registry.genesis import Genesis
+from registry.service import Service, init_data_dir, open_service, read_private_key
+from registry.witness_app import create_witness_app
+
+__all__ = ["LoopbackRegistry", "serve_in_thread"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Server:
+    def __init__(self, app: Starlette) -> None:
+        self.port = _free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn:{self.port}", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the service on port {self.port} did not start")
+            time.sleep(0.01)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_in_thread(app: Starlette) -> _Server:
+    """Serve ``app`` on a free loopback port until ``stop()``."""
+    return _Server(app)
+
+
+class LoopbackRegistry:
+    """A fresh registry node (genesis, keys, SQLite in ``folder``) served on loopback."""
+
+    def __init__(
+        self, folder: Path, *, origin: str = "akashi.demo/registry", clock: Callable[[], float] = time.time
+    ) -> None:
+        self.config = RegistryConfig(data_dir=folder, admission_workers=0)
+        result = init_data_dir(self.config, origin=origin, governance_keys=3, threshold=2)
+        self.governance: list[Ed25519PrivateKey] = [read_private_key(p) for p in result.governance_key_files]
+        self.service: Service = open_service(self.config, clock=clock)
+        app = create_app(
+            self.service.node, extra_routes=[Mount("/witness", app=create_witness_app(self.service.witness))]
+        )
+        self._server = serve_in_thread(app)
+
+    @property
+    def url(self) -> str:
+        """The node's base URL."""
+        return self._server.url
+
+    @property
+    def genesis(self) -> Genesis:
+        """The consortium's genesis."""
+        return self.service.genesis
+
+    @property
+    def database_files(self) -> list[Path]:
+        """Every file the node stores data in."""
+        return sorted(p for p in self.config.data_dir.rglob("*") if p.is_file() and ".db" in p.name)
+
+    def stop(self) -> None:
+        """Stop serving and close the stores."""
+        self._server.stop()
+        self.service.close()
