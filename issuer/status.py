@@ -372,9 +372,10 @@ class StatusRegistry:
     def _sign(
         self, conn: sqlite3.Connection, uri: str, key: Ed25519PrivateKey, kid: str | None, now: float
     ) -> tuple[str, bool]:
-        one = "SELECT {} FROM {} WHERE uri = ?"
-        bits, size, version = conn.execute(one.format("bits, size, version", "lists"), (uri,)).fetchone()
-        cached = conn.execute(one.format("version, iat, signer, token", "tokens"), (uri,)).fetchone()
+        shape = conn.execute("SELECT bits, size, version FROM lists WHERE uri = ?", (uri,))
+        bits, size, version = shape.fetchone()
+        previous = conn.execute("SELECT version, iat, signer, token FROM tokens WHERE uri = ?", (uri,))
+        cached = previous.fetchone()
         if cached is not None and self._fresh(version, cached[0], cached[1], cached[2], key, now):
             return str(cached[3]), False  # already current (or another thread signed it meanwhile)
         last = conn.execute("SELECT MAX(iat) FROM publications WHERE uri = ?", (uri,)).fetchone()[0]
@@ -416,8 +417,8 @@ class StatusRegistry:
             args: tuple[object, ...] = (uri, version)
             if digest is not None:
                 where, args = where + " AND digest = ?", (*args, digest)
-            row = conn.execute(f"SELECT iat FROM publications WHERE {where} ORDER BY iat DESC", args)
-            row = row.fetchone()
+            newest = f"SELECT iat FROM publications WHERE {where} ORDER BY iat DESC LIMIT 1"
+            row = conn.execute(newest, args).fetchone()
             if row is None:
                 done = conn.execute(
                     "SELECT 1 FROM publications WHERE uri = ? AND version = ? AND ledger_index = ?",
