@@ -9,13 +9,13 @@ define for the same information:
   ``description``, ``logo``, colours) and ``credential_metadata.claims``
   (claims description objects of Appendix B.2: ``path``, ``mandatory``,
   ``display`` with ``name`` and ``locale``);
-* SD-JWT VC Type Metadata (draft-ietf-oauth-sd-jwt-vc, sections 6-8):
+* SD-JWT VC Type Metadata (draft-ietf-oauth-sd-jwt-vc, sections 6, 8 and 9):
   ``display`` (``locale``, ``name``, ``description``, ``rendering.simple``) and
   ``claims`` (``path``, ``display`` with ``locale``, ``label`` and
   ``description``, ``mandatory``, ``sd``, ``svg_id``).
 
 Rules both shapes share, checked by :func:`check_claim_paths` and
-:func:`check_locales` (OpenID4VCI Appendix B.3 and C; SD-JWT VC section 8.1):
+:func:`check_locales` (OpenID4VCI Appendix B.3 and C; SD-JWT VC sections 8 and 9.1):
 
 1. A claim path is a non-empty array of strings, ``null`` and non-negative
    integers.
@@ -66,7 +66,7 @@ class ClaimInfo:
 
     ``labels`` and ``descriptions`` map a BCP 47 locale to text. ``sd`` says
     whether the issuer always, may or never makes the claim selectively
-    disclosable (SD-JWT VC section 8.5); ``svg_id`` names it in SVG templates.
+    disclosable (SD-JWT VC section 9.4); ``svg_id`` names it in SVG templates.
     """
 
     path: ClaimPath
@@ -129,7 +129,7 @@ class CredentialType:
         return out
 
     def type_metadata_display(self) -> list[dict[str, Any]]:
-        """Type Metadata ``display`` (SD-JWT VC section 7)."""
+        """Type Metadata ``display`` (SD-JWT VC section 8)."""
         out = []
         for d in self.display:
             entry: dict[str, Any] = {"locale": d.locale, "name": d.name}
@@ -148,7 +148,7 @@ class CredentialType:
         return out
 
     def type_metadata_claims(self) -> list[dict[str, Any]]:
-        """Type Metadata ``claims`` (SD-JWT VC section 8)."""
+        """Type Metadata ``claims`` (SD-JWT VC section 9)."""
         out = []
         for claim in self.claims:
             entry: dict[str, Any] = {"path": list(claim.path)}

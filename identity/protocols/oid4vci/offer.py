@@ -6,7 +6,7 @@ or ``openid-credential-offer://?credential_offer_uri=<https URL>`` (by
 reference; the wallet then GETs the JSON object from that URL).
 
 :func:`parse_offer_url` checks, in order (the offer's origin is not
-authenticated, section 13.3, so nothing in it is trusted beyond its shape):
+authenticated, section 13.5, so nothing in it is trusted beyond its shape):
 
 1. The URL is at most ``max_length`` characters and starts with one of the
    accepted Credential Offer Endpoints; it has no fragment.

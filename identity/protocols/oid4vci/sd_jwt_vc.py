@@ -1,11 +1,11 @@
-"""SD-JWT VC metadata an issuer publishes (draft-ietf-oauth-sd-jwt-vc, sections 5-8).
+"""SD-JWT VC metadata an issuer publishes (draft-ietf-oauth-sd-jwt-vc, sections 5-9).
 
 * JWT VC Issuer Metadata, served at ``/.well-known/jwt-vc-issuer`` (section 5):
   ``{"issuer": <iss of the SD-JWT VCs>, "jwks": {"keys": [...]}}``.
 * Type Metadata for a ``vct`` (section 6): ``vct``, ``name``, ``description``,
   ``display`` per locale, ``claims`` with ``path``, ``display`` (``label``,
   ``description``), ``mandatory``, ``sd``.
-* Document integrity (section 6.5 / W3C SRI): ``vct#integrity`` is
+* Document integrity (section 7, W3C SRI): ``vct#integrity`` is
   ``sha256-<base64 of the SHA-256 of the document's bytes>``.
 
 The ``parse_*`` functions are for the wallet and the verifier, and check:
@@ -18,7 +18,7 @@ The ``parse_*`` functions are for the wallet and the verifier, and check:
    document MUST NOT be used.
 3. Issuer metadata carries ``jwks`` or ``jwks_uri`` but not both (5.2).
 4. Type Metadata: one display per locale, no repeated or contradictory claim
-   paths, unique ``svg_id`` (sections 7 and 8).
+   paths, unique ``svg_id`` (sections 8 and 9).
 
 The display language follows the draft's latest text (``locale``, and
 ``label`` for claims; drafts up to -11 said ``lang``).

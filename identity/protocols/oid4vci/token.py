@@ -24,7 +24,7 @@ The Token Response (6.2) carries ``access_token``, ``token_type`` ``Bearer``
 and ``expires_in``; the final specification has no ``c_nonce`` there: a fresh
 ``c_nonce`` comes only from the Nonce Endpoint (section 7), answered by
 :func:`build_nonce_response`. :func:`issue_c_nonce` and
-:func:`c_nonce_is_fresh` implement the stateless nonces section 13.7 suggests
+:func:`c_nonce_is_fresh` implement the stateless nonces section 13.8 suggests
 ("nonce values containing the time at the server").
 """
 
