@@ -923,8 +923,9 @@ def test_spec_example_credential_requests_parse_but_their_placeholder_proofs_do_
     assert sd_jwt.credential_identifier == "CivilEngineeringDegree-2023" and len(sd_jwt.proofs) == 2
     mdoc = parse_credential_request(json.dumps(SPEC["credential_request_mdoc"]))
     assert mdoc.credential_configuration_id == "org.iso.18013.5.1.mDL"
+    validate(SPEC["credential_request_sd_jwt_vc"], "oid4vci-credential-request")
+    validate(SPEC["credential_request_mdoc"], "oid4vci-credential-request")
     for request in (sd_jwt, mdoc):
-        validate(SPEC["credential_request_mdoc"], "oid4vci-credential-request")
         caught = oauth_error(
             lambda r=request: verify_proofs(  # type: ignore[misc]
                 r.proofs, audience="https://credential-issuer.example.com", now=NOW, nonce=set(), batch_size=2
@@ -1171,3 +1172,112 @@ def test_pre_authorized_code_flow_issues_one_bound_credential_per_key() -> None:
     # Wallet: each credential is bound to its own key.
     bound = [parse_claims_unverified(c)["cnf"]["jwk"] for c in response.credentials]
     assert bound == [public_key_to_jwk(h.public_key) for h in holders]
+
+
+# --------------------------------------------------------------------------------------------
+# Every wire object: our output satisfies its schema, and a broken one fails naming the field
+
+
+def _proof_parts() -> tuple[dict[str, Any], dict[str, Any]]:
+    jws = parse_compact_unverified(build_proof_jwt(HOLDERS[0], audience=ISSUER_ID, iat=NOW, nonce=NONCE))
+    return jws.header, json.loads(jws.payload)
+
+
+WIRE_OBJECTS: list[tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], Any], str]] = [
+    (
+        "oid4vci-credential-offer",
+        lambda: build_offer(ISSUER_ID, ["a"], "c", tx_code=TxCode("numeric", 6)),
+        lambda o: o["grants"][PRE_AUTHORIZED_CODE_GRANT]["tx_code"].update(length=0),
+        f"/grants/{PRE_AUTHORIZED_CODE_GRANT}/tx_code/length",
+    ),
+    (
+        "oid4vci-token-request",
+        lambda: {"grant_type": PRE_AUTHORIZED_CODE_GRANT, "pre-authorized_code": "c"},
+        lambda o: o.update(grant_type="authorization_code"),
+        "/grant_type",
+    ),
+    (
+        "oid4vci-token-response",
+        lambda: build_token_response("at", 300),
+        lambda o: o.update(expires_in=0),
+        "/expires_in",
+    ),
+    (
+        "oid4vci-token-response",
+        lambda: build_token_response("at", 300, authorization_details={"a": ["x"]}),
+        lambda o: o["authorization_details"][0].update(credential_identifiers=[]),
+        "/authorization_details/0/credential_identifiers",
+    ),
+    ("oid4vci-nonce-response", lambda: build_nonce_response("n"), lambda o: o.update(c_nonce=5), "/c_nonce"),
+    (
+        "oid4vci-credential-request",
+        lambda: build_credential_request(["a.b.c"], credential_configuration_id="a"),
+        lambda o: o["proofs"].update(jwt=[]),
+        "/proofs/jwt",
+    ),
+    (
+        "oid4vci-credential-response",
+        lambda: build_credential_response(["x~"], notification_id="n"),
+        lambda o: o.update(notification_id=""),
+        "/notification_id",
+    ),
+    (
+        "oauth-error-response",
+        lambda: OAuthError("invalid_proof", "bad").response(),
+        lambda o: o.update(error_description='say "hi"'),
+        "/error_description",
+    ),
+    (
+        "oid4vci-proof-jwt-header",
+        lambda: _proof_parts()[0],
+        lambda o: o["jwk"].update(crv="X25519"),
+        "/jwk/crv",
+    ),
+    ("oid4vci-proof-jwt-claims", lambda: _proof_parts()[1], lambda o: o.update(aud=5), "/aud"),
+    (
+        "oauth-authorization-server-metadata",
+        lambda: build_authorization_server_metadata(ISSUER_ID),
+        lambda o: o.update(token_endpoint="https://x.example/token#f"),
+        "/token_endpoint",
+    ),
+    (
+        "oid4vci-credential-issuer-metadata",
+        issuer_metadata,
+        lambda o: o.update(nonce_endpoint="http://x.example/nonce"),
+        "/nonce_endpoint",
+    ),
+    (
+        "jwt-vc-issuer-metadata",
+        lambda: build_jwt_vc_issuer_metadata(ISSUER_ID, {"k": ISSUER_KEY.public_key}),
+        lambda o: o["jwks"].update(keys=[]),
+        "/jwks/keys",
+    ),
+    (
+        "sd-jwt-vc-type-metadata",
+        lambda: build_type_metadata(KYC),
+        lambda o: o["claims"][0].update(path=[]),
+        "/claims/0/path",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("schema", "build", "brk", "pointer"), WIRE_OBJECTS, ids=[f"{w[0]}{w[3]}" for w in WIRE_OBJECTS]
+)
+def test_wire_objects_validate_and_broken_ones_name_the_field(
+    schema: str, build: Callable[[], dict[str, Any]], brk: Callable[[dict[str, Any]], Any], pointer: str
+) -> None:
+    obj = build()
+    validate(obj, schema)
+    brk(obj)
+    with pytest.raises(SchemaViolation) as caught:
+        validate(obj, schema)
+    assert caught.value.schema == schema
+    assert caught.value.path == pointer
+
+
+@settings(max_examples=80, deadline=None)
+@given(code=st.text(min_size=1, max_size=60), tx_code=st.none() | st.text(min_size=1, max_size=12))
+def test_any_token_request_survives_form_encoding(code: str, tx_code: str | None) -> None:
+    request = parse_token_request(build_token_request(code, tx_code=tx_code).encode("ascii"))
+    assert (request.pre_authorized_code, request.tx_code) == (code, tx_code)
