@@ -106,12 +106,22 @@ def parse_query(text: str, *, what: str = "query") -> dict[str, str]:
     return params
 
 
+#: Hosts allowed over plain http: the loopback interface only, as OAuth allows for
+#: native apps (RFC 8252 section 8.3). The tests and the demo run every service on
+#: loopback without TLS; anything reachable over a network must use https.
+_LOOPBACK_PREFIXES = ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/",
+                      "http://[::1]:", "http://[::1]/")
+
+
 def _split_https(url: str, what: str) -> tuple[str, str, str | None]:
     if not isinstance(url, str):
         raise MalformedInput(f"{what} must be a string")
-    if not url.startswith("https://"):
-        raise MalformedInput(f"{what} must be an https URL")
-    rest = url[len("https://") :]
+    if url.startswith("https://"):
+        rest = url[len("https://") :]
+    elif url.startswith(_LOOPBACK_PREFIXES) or url in ("http://127.0.0.1", "http://localhost", "http://[::1]"):
+        rest = url[len("http://") :]
+    else:
+        raise MalformedInput(f"{what} must be an https URL (plain http only on loopback)")
     if "#" in rest:
         raise MalformedInput(f"{what} must not have a fragment")
     rest, question, query = rest.partition("?")
