@@ -24,6 +24,7 @@ only on success. Each class carries a stable ``code`` that maps, in one table
     │   └── UnsupportedAlgorithm
     ├── RejectedByRules           a ledger entry that breaks a consortium rule
     ├── ConsentError              no active consent covers the request
+    ├── Unauthorized              the caller did not prove it may use this API
     ├── NotFound
     └── RemoteError               a peer answered with an error or not at all
 
@@ -56,6 +57,7 @@ __all__ = [
     "StatusError",
     "Suspended",
     "TimeError",
+    "Unauthorized",
     "UnknownKey",
     "UnsupportedAlgorithm",
     "VerificationError",
@@ -185,6 +187,12 @@ class ConsentError(AkashiError):
     code = "consent"
 
 
+class Unauthorized(AkashiError):
+    """The caller did not prove it may use this API (e.g. a missing operator credential)."""
+
+    code = "unauthorized"
+
+
 class NotFound(AkashiError):
     """The thing asked for does not exist."""
 
@@ -230,6 +238,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         (UnsupportedAlgorithm, 422, "Unsupported algorithm"),
         (RejectedByRules, 409, "Rejected by the ledger rules"),
         (ConsentError, 403, "No consent"),
+        (Unauthorized, 401, "Unauthorized"),
         (NotFound, 404, "Not found"),
         (RemoteError, 502, "Remote service failed"),
     )

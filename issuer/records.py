@@ -118,11 +118,17 @@ class VerificationRecord:
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON object (what is sealed)."""
         if isinstance(self.document, JpkiCertificate):
-            document = {"type": "jpki_certificate", "issuer": self.document.issuer,
-                        "serial_number": self.document.serial_number}
+            document = {
+                "type": "jpki_certificate",
+                "issuer": self.document.issuer,
+                "serial_number": self.document.serial_number,
+            }
         else:
-            document = {"type": "drivers_licence", "number": self.document.number,
-                        "issuing_authority": self.document.issuing_authority}
+            document = {
+                "type": "drivers_licence",
+                "number": self.document.number,
+                "issuing_authority": self.document.issuing_authority,
+            }
         face = self.face_comparison
         return {
             "v": _FORMAT,
@@ -131,8 +137,9 @@ class VerificationRecord:
             "method": self.method,
             "aml_method": None if self.aml_method is None else self.aml_method.value,
             "document": document,
-            "face_comparison": {"done": False} if face is None else
-            {"done": True, "organization": face.organization, "time": face.time.isoformat()},
+            "face_comparison": {"done": False}
+            if face is None
+            else {"done": True, "organization": face.organization, "time": face.time.isoformat()},
             "person": self.person.to_json(),
             "verification_process": self.verification_process,
             "credential_digests": list(self.credential_digests),
@@ -160,7 +167,9 @@ class VerificationRecord:
                 document=document,
                 person=_person(obj["person"]),
                 verification_process=_text(obj, "verification_process"),
-                face_comparison=None if face["done"] is False else FaceComparison(
+                face_comparison=None
+                if face["done"] is False
+                else FaceComparison(
                     time=datetime.fromisoformat(_text(face, "time")),
                     organization=_text(face, "organization"),
                 ),
@@ -265,8 +274,13 @@ class RecordStore:
             conn.execute(
                 "INSERT INTO records (record_id, created_at, retention_until, aml_method, sealed) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (record_id, created_at, deadline, None if method is None else method.value,
-                 self._seal(record_id, created_at, record)),
+                (
+                    record_id,
+                    created_at,
+                    deadline,
+                    None if method is None else method.value,
+                    self._seal(record_id, created_at, record),
+                ),
             )
         return record_id
 

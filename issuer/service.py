@@ -32,7 +32,7 @@ from identity.credentials.sdjwt import issue
 from identity.crypto.encoding import b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.keys import RandomSource
-from identity.errors import AkashiError, BindingError, NotFound, RejectedByRules
+from identity.errors import AkashiError, NotFound, RejectedByRules, Unauthorized
 from identity.ledger.envelope import sign_envelope
 from identity.protocols.oid4vci.credential import build_credential_response, parse_credential_request
 from identity.protocols.oid4vci.errors import INVALID_GRANT, INVALID_TOKEN, OAuthError
@@ -351,11 +351,12 @@ class Issuer:
         with self._anchor_lock:
             receipts = self.ledger.submit_batch(envelopes)
         anchors: list[dict[str, Any] | None] = []
-        for receipt in receipts:
+        for envelope, receipt in zip(envelopes, receipts, strict=True):
             if isinstance(receipt, AkashiError):
                 raise receipt
             anchors.append(
                 {
+                    "entry": dict(envelope),
                     "leaf_index": receipt.index,
                     "inclusion_proof": receipt.proof.to_json() if receipt.proof else None,
                     "checkpoint": receipt.checkpoint.note if receipt.checkpoint else None,
@@ -418,9 +419,9 @@ class Issuer:
         try:
             presented = bearer_token(authorization)
         except OAuthError:
-            raise BindingError("the admin API needs the operator's bearer token") from None
+            raise Unauthorized("the admin API needs the operator's bearer token") from None
         if not hmac.compare_digest(sha256(presented.encode()), expected):
-            raise BindingError("the admin API needs the operator's bearer token")
+            raise Unauthorized("the admin API needs the operator's bearer token")
 
 
 def _digits(random: RandomSource, count: int) -> str:

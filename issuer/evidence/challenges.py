@@ -66,8 +66,13 @@ def _aware(now: datetime) -> datetime:
 class ChallengeBook:
     """An in-memory, thread-safe :class:`ChallengeStore`."""
 
-    def __init__(self, *, ttl: timedelta = timedelta(minutes=5), max_outstanding: int = 100_000,
-                 random: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(
+        self,
+        *,
+        ttl: timedelta = timedelta(minutes=5),
+        max_outstanding: int = 100_000,
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
         if ttl <= timedelta(0) or max_outstanding < 1:
             raise ValueError("ttl and max_outstanding must be positive")
         self._ttl = ttl

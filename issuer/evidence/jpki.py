@@ -110,8 +110,11 @@ class JpkiTrust:
     @classmethod
     def load(cls, roots: Sequence[bytes], crls: Sequence[bytes] = (), **limits: int) -> JpkiTrust:
         """Trust from PEM or DER bytes (e.g. files the issuer's config names)."""
-        return cls(roots=tuple(pki.load_certificate(r, "root certificate") for r in roots),
-                   crls=tuple(pki.load_crl(c) for c in crls), **limits)
+        return cls(
+            roots=tuple(pki.load_certificate(r, "root certificate") for r in roots),
+            crls=tuple(pki.load_crl(c) for c in crls),
+            **limits,
+        )
 
     def with_crls(self, crls: Sequence[x509.CertificateRevocationList]) -> JpkiTrust:
         """The same anchors with a fresh set of CRLs."""
@@ -145,8 +148,13 @@ class BasicFour:
         if self.gender not in GENDER_CODES:
             raise MalformedInput("the JPKI gender code is not 1, 2 or 3")
         family, given = split_full_name(self.name)
-        return PersonClaims(family_name=family, given_name=given, birthdate=self.birthdate,
-                            address=Address(formatted=self.address), gender=GENDER_CODES[self.gender])
+        return PersonClaims(
+            family_name=family,
+            given_name=given,
+            birthdate=self.birthdate,
+            address=Address(formatted=self.address),
+            gender=GENDER_CODES[self.gender],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,23 +204,37 @@ def read_basic_four(cert: x509.Certificate) -> BasicFour:
             if other.type_id in items:
                 raise MalformedInput(f"the personal data item {other.type_id.dotted_string} appears twice")
             items[other.type_id] = _der_utf8_string(other.value)
-    needed = {OID_NAME: "name", OID_DATE_OF_BIRTH: "date of birth", OID_GENDER: "gender",
-              OID_ADDRESS: "address"}
+    needed = {
+        OID_NAME: "name",
+        OID_DATE_OF_BIRTH: "date of birth",
+        OID_GENDER: "gender",
+        OID_ADDRESS: "address",
+    }
     missing = [label for oid, label in needed.items() if not items.get(oid)]
     if missing:
         raise MalformedInput(f"the card certificate lacks the {', '.join(missing)} item(s)")
-    return BasicFour(name=items[OID_NAME], date_of_birth=items[OID_DATE_OF_BIRTH],
-                     gender=items[OID_GENDER], address=items[OID_ADDRESS],
-                     name_substitutes=items.get(OID_NAME_SUBSTITUTES) or None,
-                     address_substitutes=items.get(OID_ADDRESS_SUBSTITUTES) or None)
+    return BasicFour(
+        name=items[OID_NAME],
+        date_of_birth=items[OID_DATE_OF_BIRTH],
+        gender=items[OID_GENDER],
+        address=items[OID_ADDRESS],
+        name_substitutes=items.get(OID_NAME_SUBSTITUTES) or None,
+        address_substitutes=items.get(OID_ADDRESS_SUBSTITUTES) or None,
+    )
 
 
 # --- the check ---------------------------------------------------------------------------------------
 
 
-def verify_jpki_signature(card_certificate_der: bytes, intermediates_der: Sequence[bytes],
-                          challenge: bytes, signature: bytes, trust: JpkiTrust, *,
-                          now: datetime) -> JpkiResult:
+def verify_jpki_signature(
+    card_certificate_der: bytes,
+    intermediates_der: Sequence[bytes],
+    challenge: bytes,
+    signature: bytes,
+    trust: JpkiTrust,
+    *,
+    now: datetime,
+) -> JpkiResult:
     """Verify a JPKI signature over ``challenge`` and its certificate; return the verified claims.
 
     Runs rules 1-7 of the module docstring; each failure raises its identity.errors exception.
@@ -255,7 +277,10 @@ def verify_jpki_signature(card_certificate_der: bytes, intermediates_der: Sequen
         raise InvalidSignature("invalid signature") from exc
     # 7. the basic four items
     basic_four = read_basic_four(card)
-    evidence = JpkiEvidence(issuer=pki.dn(card.issuer), serial_number=str(card.serial_number),
-                            created_at=now)
-    return JpkiResult(person=basic_four.to_person(), evidence=evidence, basic_four=basic_four,
-                      certificate_not_after=card.not_valid_after_utc)
+    evidence = JpkiEvidence(issuer=pki.dn(card.issuer), serial_number=str(card.serial_number), created_at=now)
+    return JpkiResult(
+        person=basic_four.to_person(),
+        evidence=evidence,
+        basic_four=basic_four,
+        certificate_not_after=card.not_valid_after_utc,
+    )

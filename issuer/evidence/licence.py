@@ -157,8 +157,9 @@ class LicenceTrust:
     @classmethod
     def load(cls, certificates: Sequence[bytes], **limits: int) -> LicenceTrust:
         """Trust from PEM or DER certificate bytes."""
-        return cls(tuple(pki.load_certificate(c, "licence authority certificate") for c in certificates),
-                   **limits)
+        return cls(
+            tuple(pki.load_certificate(c, "licence authority certificate") for c in certificates), **limits
+        )
 
     def of_authority(self, name: str) -> list[x509.Certificate]:
         """The configured certificates of the authority called ``name``."""
@@ -175,8 +176,9 @@ class LicenceResult:
     name: str  # the full name exactly as signed
 
 
-def _candidates(data: bytes, authority_certificate_der: bytes | None,
-                trust: LicenceTrust) -> list[x509.Certificate]:
+def _candidates(
+    data: bytes, authority_certificate_der: bytes | None, trust: LicenceTrust
+) -> list[x509.Certificate]:
     """Rule 2: the keys that may have signed ``data``."""
     if authority_certificate_der is not None:
         presented = pki.load_certificate(authority_certificate_der, "licence authority certificate")
@@ -207,9 +209,16 @@ def _verify_signature(data: bytes, signature: bytes, candidates: list[x509.Certi
     raise InvalidSignature("invalid signature")
 
 
-def verify_licence(data: bytes, signature: bytes, authority_certificate_der: bytes | None,
-                   trust: LicenceTrust, *, now: datetime, face_comparison: FaceComparison | None,
-                   organization: str) -> LicenceResult:
+def verify_licence(
+    data: bytes,
+    signature: bytes,
+    authority_certificate_der: bytes | None,
+    trust: LicenceTrust,
+    *,
+    now: datetime,
+    face_comparison: FaceComparison | None,
+    organization: str,
+) -> LicenceResult:
     """Verify licence chip data and its authority's signature; return the verified claims.
 
     Runs rules 1-6 of the module docstring. ``now`` must carry a time zone; the evidence records
@@ -226,25 +235,39 @@ def verify_licence(data: bytes, signature: bytes, authority_certificate_der: byt
         raise MalformedInput("licence data is not in canonical (JCS) form")
     licence_data = LicenceData.from_json(obj)
     if licence_data.issuing_authority != authority_name(signer):  # 5.
-        raise KeyStateError(f"the licence names {licence_data.issuing_authority} as its issuer but "
-                            f"{authority_name(signer)} signed it")
+        raise KeyStateError(
+            f"the licence names {licence_data.issuing_authority} as its issuer but "
+            f"{authority_name(signer)} signed it"
+        )
     valid_from = day_in_japan(signer.not_valid_before_utc)
     valid_to = day_in_japan(signer.not_valid_after_utc)
     if not valid_from <= licence_data.date_of_issuance <= valid_to:
         raise KeyStateError("the authority's certificate was not valid on the licence's day of issuance")
-    licence = DrivingLicence(number=licence_data.licence_number, categories=licence_data.categories,
-                             date_of_issuance=licence_data.date_of_issuance,
-                             date_of_expiry=licence_data.date_of_expiry,
-                             issuing_authority=licence_data.issuing_authority)
+    licence = DrivingLicence(
+        number=licence_data.licence_number,
+        categories=licence_data.categories,
+        date_of_issuance=licence_data.date_of_issuance,
+        date_of_expiry=licence_data.date_of_expiry,
+        issuing_authority=licence_data.issuing_authority,
+    )
     if today > licence.date_of_expiry:  # 6.
         raise Expired(f"the driver's licence expired after {licence.date_of_expiry.isoformat()}")
     if today < licence.date_of_issuance:
         raise TimeError(f"the driver's licence is not valid before {licence.date_of_issuance.isoformat()}")
     family, given = split_full_name(licence_data.name)
-    person = PersonClaims(family_name=family, given_name=given, birthdate=licence_data.birthdate,
-                          address=Address(formatted=licence_data.address))
-    evidence = LicenceChipEvidence(document_number=licence.number, issuer=licence.issuing_authority,
-                                   date_of_issuance=licence.date_of_issuance,
-                                   date_of_expiry=licence.date_of_expiry, checked_at=now,
-                                   organization=organization, face_comparison=face_comparison)
+    person = PersonClaims(
+        family_name=family,
+        given_name=given,
+        birthdate=licence_data.birthdate,
+        address=Address(formatted=licence_data.address),
+    )
+    evidence = LicenceChipEvidence(
+        document_number=licence.number,
+        issuer=licence.issuing_authority,
+        date_of_issuance=licence.date_of_issuance,
+        date_of_expiry=licence.date_of_expiry,
+        checked_at=now,
+        organization=organization,
+        face_comparison=face_comparison,
+    )
     return LicenceResult(person=person, licence=licence, evidence=evidence, name=licence_data.name)

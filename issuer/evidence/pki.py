@@ -65,23 +65,32 @@ __all__ = [
 # Extensions whose criticality akashi can honour: it processes them or, for identifiers and
 # pointers, safely ignores them. Any other critical extension (name or policy constraints, a
 # critical extendedKeyUsage…) is refused (rule 2).
-_PROCESSED = frozenset({
-    ExtensionOID.BASIC_CONSTRAINTS,
-    ExtensionOID.KEY_USAGE,
-    ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
-    ExtensionOID.ISSUER_ALTERNATIVE_NAME,
-    ExtensionOID.CERTIFICATE_POLICIES,
-    ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
-    ExtensionOID.SUBJECT_KEY_IDENTIFIER,
-    ExtensionOID.CRL_DISTRIBUTION_POINTS,
-    ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
-})
-_CRL_PROCESSED = frozenset({ExtensionOID.CRL_NUMBER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
-                            ExtensionOID.ISSUER_ALTERNATIVE_NAME})
+_PROCESSED = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+        ExtensionOID.CERTIFICATE_POLICIES,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.CRL_DISTRIBUTION_POINTS,
+        ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+    }
+)
+_CRL_PROCESSED = frozenset(
+    {ExtensionOID.CRL_NUMBER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER, ExtensionOID.ISSUER_ALTERNATIVE_NAME}
+)
 _STRONG_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
 _HASHLESS = frozenset({SignatureAlgorithmOID.ED25519, SignatureAlgorithmOID.ED448})
-_PARSE_ERRORS = (ValueError, TypeError, x509.DuplicateExtension, x509.InvalidVersion,
-                 x509.UnsupportedGeneralNameType, _CryptoUnsupported)
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    x509.DuplicateExtension,
+    x509.InvalidVersion,
+    x509.UnsupportedGeneralNameType,
+    _CryptoUnsupported,
+)
 
 
 def dn(name: x509.Name) -> str:
@@ -98,9 +107,15 @@ def load_certificate(data: bytes, what: str = "certificate") -> x509.Certificate
             cert = x509.load_der_x509_certificate(data)
         # Parts are parsed lazily: read each one now, so that a broken one is malformed input
         # here and not a foreign exception in the middle of a check.
-        _ = (cert.extensions, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-             cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc,
-             cert.signature_algorithm_oid)
+        _ = (
+            cert.extensions,
+            cert.subject.rfc4514_string(),
+            cert.issuer.rfc4514_string(),
+            cert.serial_number,
+            cert.not_valid_before_utc,
+            cert.not_valid_after_utc,
+            cert.signature_algorithm_oid,
+        )
     except _PARSE_ERRORS as exc:
         raise MalformedInput(f"the {what} is not a well-formed X.509 certificate") from exc
     if cert.serial_number <= 0:  # RFC 5280 section 4.1.2.2; cryptography will refuse them too
@@ -115,8 +130,13 @@ def load_crl(data: bytes) -> x509.CertificateRevocationList:
             crl = x509.load_pem_x509_crl(data)
         else:
             crl = x509.load_der_x509_crl(data)
-        _ = (crl.extensions, crl.issuer.rfc4514_string(), crl.last_update_utc, crl.next_update_utc,
-             crl.signature_algorithm_oid)
+        _ = (
+            crl.extensions,
+            crl.issuer.rfc4514_string(),
+            crl.last_update_utc,
+            crl.next_update_utc,
+            crl.signature_algorithm_oid,
+        )
         for entry in crl:
             _ = (entry.extensions, entry.serial_number, entry.revocation_date_utc)
         return crl
@@ -128,13 +148,17 @@ def check_crl_supported(crl: x509.CertificateRevocationList) -> None:
     """Rule 5: a complete CRL, whose every critical extension akashi processes."""
     for ext in crl.extensions:
         if (ext.critical and ext.oid not in _CRL_PROCESSED) or ext.oid == ExtensionOID.DELTA_CRL_INDICATOR:
-            raise UnsupportedAlgorithm(f"CRL of {dn(crl.issuer)}: extension {ext.oid.dotted_string} "
-                                       "is not supported (akashi needs complete CRLs)")
+            raise UnsupportedAlgorithm(
+                f"CRL of {dn(crl.issuer)}: extension {ext.oid.dotted_string} "
+                "is not supported (akashi needs complete CRLs)"
+            )
     for entry in crl:
         for ext in entry.extensions:
             if ext.critical:
-                raise UnsupportedAlgorithm(f"CRL of {dn(crl.issuer)}: critical entry extension "
-                                           f"{ext.oid.dotted_string} is not supported")
+                raise UnsupportedAlgorithm(
+                    f"CRL of {dn(crl.issuer)}: critical entry extension "
+                    f"{ext.oid.dotted_string} is not supported"
+                )
 
 
 def is_ca(cert: x509.Certificate) -> bool:
@@ -161,8 +185,12 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def build_path(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
-               roots: Sequence[x509.Certificate], max_chain: int) -> list[x509.Certificate]:
+def build_path(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    max_chain: int,
+) -> list[x509.Certificate]:
     """Rule 1: leaf → intermediates… → root, depth first; names first, then signatures."""
     bad_signature = too_long = False
 
@@ -205,8 +233,10 @@ def check_profile(path: Sequence[x509.Certificate]) -> None:
     for cert in path[:-1]:
         for ext in cert.extensions:
             if ext.critical and ext.oid not in _PROCESSED:
-                raise UnsupportedAlgorithm(f"certificate {dn(cert.subject)} has critical extension "
-                                           f"{ext.oid.dotted_string}, which akashi does not process")
+                raise UnsupportedAlgorithm(
+                    f"certificate {dn(cert.subject)} has critical extension "
+                    f"{ext.oid.dotted_string}, which akashi does not process"
+                )
         try:
             digest = cert.signature_hash_algorithm
         except _CryptoUnsupported as exc:
@@ -230,12 +260,17 @@ def check_validity(path: Sequence[x509.Certificate], now: datetime) -> None:
         if now > cert.not_valid_after_utc:
             raise Expired(f"certificate {dn(cert.subject)} expired at {cert.not_valid_after_utc.isoformat()}")
         if now < cert.not_valid_before_utc:
-            raise TimeError(f"certificate {dn(cert.subject)} is not valid before "
-                            f"{cert.not_valid_before_utc.isoformat()}")
+            raise TimeError(
+                f"certificate {dn(cert.subject)} is not valid before {cert.not_valid_before_utc.isoformat()}"
+            )
 
 
-def check_revocation(cert: x509.Certificate, issuer: x509.Certificate,
-                     crls: Sequence[x509.CertificateRevocationList], now: datetime) -> None:
+def check_revocation(
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    crls: Sequence[x509.CertificateRevocationList],
+    now: datetime,
+) -> None:
     """Rule 4: ``cert`` against the CRLs that ``issuer`` published."""
     mine = [crl for crl in crls if crl.issuer == issuer.subject]
     if not mine:
@@ -262,9 +297,14 @@ def check_revocation(cert: x509.Certificate, issuer: x509.Certificate,
         if reason is x509.ReasonFlags.certificate_hold:
             raise Suspended(f"{what} is on hold")
         raise Revoked(f"{what} was revoked on {entry.revocation_date_utc.date().isoformat()}")
-    current = [crl for crl in mine if crl.last_update_utc <= now
-               and crl.next_update_utc is not None and now <= crl.next_update_utc]
+    current = [
+        crl
+        for crl in mine
+        if crl.last_update_utc <= now and crl.next_update_utc is not None and now <= crl.next_update_utc
+    ]
     if not current:
         due = max((c.next_update_utc for c in mine if c.next_update_utc is not None), default=None)
-        raise PolicyError(f"revocation status unknown: the CRL of {dn(issuer.subject)} is stale "
-                          f"(its next update was due {due.isoformat() if due else 'at no stated time'})")
+        raise PolicyError(
+            f"revocation status unknown: the CRL of {dn(issuer.subject)} is stale "
+            f"(its next update was due {due.isoformat() if due else 'at no stated time'})"
+        )
