@@ -63,12 +63,8 @@ __all__ = [
 _YEAR = timedelta(days=365)
 _JPKI_SIGN_POLICY = x509.ObjectIdentifier("1.2.392.200149.8.5.1.1.20")  # jpki-cp-sign-class20
 # Japanese eras by first day, newest first (the JPKI date of birth starts with this digit).
-_ERAS = (
-    (date(2019, 5, 1), "5"),
-    (date(1989, 1, 8), "4"),
-    (date(1926, 12, 25), "3"),
-    (date(1912, 7, 30), "2"),
-)
+_ERAS = ((date(2019, 5, 1), "5"), (date(1989, 1, 8), "4"), (date(1926, 12, 25), "3"),
+         (date(1912, 7, 30), "2"))
 
 
 def era_digit(day: date) -> str:
@@ -113,30 +109,18 @@ def _rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _ca_certificate(
-    subject: x509.Name,
-    key: rsa.RSAPrivateKey,
-    issuer: IssuedKey | None,
-    path_length: int,
-    now: datetime,
-    valid_for: timedelta,
-) -> x509.Certificate:
+def _ca_certificate(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: IssuedKey | None,
+                    path_length: int, now: datetime, valid_for: timedelta) -> x509.Certificate:
     signer_key = key if issuer is None else issuer.key
     issuer_name = subject if issuer is None else issuer.certificate.subject
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + valid_for)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
+    builder = (x509.CertificateBuilder()
+               .subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + valid_for)
+               .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+               .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                              critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
     return builder.sign(signer_key, hashes.SHA256())  # type: ignore[arg-type]
 
 
@@ -159,67 +143,38 @@ class JpkiTestCa:
         """What a card reader hands over beside the card certificate."""
         return [] if self.intermediate is None else [self.intermediate.der]
 
-    def issue_card(
-        self,
-        holder: CardHolder,
-        now: datetime,
-        *,
-        valid_for: timedelta = 5 * _YEAR,
-        not_before: datetime | None = None,
-    ) -> IssuedKey:
+    def issue_card(self, holder: CardHolder, now: datetime, *, valid_for: timedelta = 5 * _YEAR,
+                   not_before: datetime | None = None) -> IssuedKey:
         """A card's signature certificate (署名用電子証明書) and its RSA 2048 key."""
         key = _rsa_key()
-        items = [
-            (OID_NAME, holder.name),
-            (OID_NAME_SUBSTITUTES, ""),
-            (OID_DATE_OF_BIRTH, era_digit(holder.birthdate) + holder.birthdate.strftime("%Y%m%d")),
-            (OID_GENDER, holder.gender),
-            (OID_ADDRESS, holder.address),
-            (OID_ADDRESS_SUBSTITUTES, ""),
-        ]
+        items = [(OID_NAME, holder.name), (OID_NAME_SUBSTITUTES, ""),
+                 (OID_DATE_OF_BIRTH, era_digit(holder.birthdate) + holder.birthdate.strftime("%Y%m%d")),
+                 (OID_GENDER, holder.gender), (OID_ADDRESS, holder.address), (OID_ADDRESS_SUBSTITUTES, "")]
         start = now - timedelta(minutes=5) if not_before is None else not_before
         serial = x509.random_serial_number()
         issuer = self.issuing
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                        x509.NameAttribute(NameOID.COMMON_NAME, f"{serial:040X}"[:20]),
-                    ]
-                )
-            )
-            .issuer_name(issuer.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(start)
-            .not_valid_after(start + valid_for)
-            .add_extension(
-                x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True
-            )
-            .add_extension(
-                x509.SubjectAlternativeName([x509.OtherName(oid, _utf8(value)) for oid, value in items]),
-                critical=False,
-            )
-            .add_extension(
-                x509.CertificatePolicies([x509.PolicyInformation(_JPKI_SIGN_POLICY, None)]), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.certificate.public_key()),
-                critical=False,
-            )  # type: ignore[arg-type]
-            .sign(issuer.key, hashes.SHA256())
-        )  # type: ignore[arg-type]
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                                         x509.NameAttribute(NameOID.COMMON_NAME, f"{serial:040X}"[:20])]))
+                .issuer_name(issuer.certificate.subject).public_key(key.public_key())
+                .serial_number(serial).not_valid_before(start).not_valid_after(start + valid_for)
+                .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                               critical=True)
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.OtherName(oid, _utf8(value)) for oid, value in items]), critical=False)
+                .add_extension(x509.CertificatePolicies(
+                    [x509.PolicyInformation(_JPKI_SIGN_POLICY, None)]), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    issuer.certificate.public_key()), critical=False)  # type: ignore[arg-type]
+                .sign(issuer.key, hashes.SHA256()))  # type: ignore[arg-type]
         return IssuedKey(cert, key)
 
     def revoke(self, serial: int, now: datetime) -> None:
         """Revoke a card (or the intermediate); :meth:`crls` then lists it."""
         self.revoked[serial] = now
 
-    def crls(
-        self, now: datetime, *, next_update: timedelta = timedelta(days=1)
-    ) -> list[x509.CertificateRevocationList]:
+    def crls(self, now: datetime, *,
+             next_update: timedelta = timedelta(days=1)) -> list[x509.CertificateRevocationList]:
         """Freshly signed CRLs (thisUpdate = now, a new CRL number): the root's, then the intermediate's.
 
         The root lists the intermediate if it was revoked (with an intermediate it issued
@@ -235,21 +190,15 @@ class JpkiTestCa:
                 listed = {serial: when for serial, when in self.revoked.items() if serial == sub}
             else:
                 listed = {serial: when for serial, when in self.revoked.items() if serial != sub}
-            builder = (
-                x509.CertificateRevocationListBuilder()
-                .issuer_name(ca.certificate.subject)
-                .last_update(now)
-                .next_update(now + next_update)
-                .add_extension(x509.CRLNumber(self.crl_number), critical=False)
-                .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.certificate.public_key()),
-                    critical=False,
-                )
-            )  # type: ignore[arg-type]
+            builder = (x509.CertificateRevocationListBuilder()
+                       .issuer_name(ca.certificate.subject)
+                       .last_update(now).next_update(now + next_update)
+                       .add_extension(x509.CRLNumber(self.crl_number), critical=False)
+                       .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                           ca.certificate.public_key()), critical=False))  # type: ignore[arg-type]
             for serial, when in sorted(listed.items()):
                 builder = builder.add_revoked_certificate(
-                    x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
-                )
+                    x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
             out.append(builder.sign(ca.key, hashes.SHA256()))  # type: ignore[arg-type]
         return out
 
@@ -265,40 +214,27 @@ class JpkiTestCa:
             save_issued(self.intermediate, folder, "jpki-intermediate")
         for stem, crl in zip(("jpki-root", "jpki-intermediate"), self.crls(now), strict=False):
             (folder / f"{stem}.crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
-        state = {
-            "crl_number": self.crl_number,
-            "revoked": {str(s): t.isoformat() for s, t in sorted(self.revoked.items())},
-        }
+        state = {"crl_number": self.crl_number,
+                 "revoked": {str(s): t.isoformat() for s, t in sorted(self.revoked.items())}}
         (folder / "jpki-state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> JpkiTestCa:
         """Read a CA written by :meth:`save`."""
         state = json.loads((folder / "jpki-state.json").read_text(encoding="utf-8"))
-        intermediate = (
-            load_issued(folder, "jpki-intermediate") if (folder / "jpki-intermediate.pem").exists() else None
-        )
-        return cls(
-            root=load_issued(folder, "jpki-root"),
-            intermediate=intermediate,
-            revoked={int(s): datetime.fromisoformat(t) for s, t in state["revoked"].items()},
-            crl_number=int(state["crl_number"]),
-        )
+        intermediate = (load_issued(folder, "jpki-intermediate")
+                        if (folder / "jpki-intermediate.pem").exists() else None)
+        return cls(root=load_issued(folder, "jpki-root"), intermediate=intermediate,
+                   revoked={int(s): datetime.fromisoformat(t) for s, t in state["revoked"].items()},
+                   crl_number=int(state["crl_number"]))
 
 
-def create_jpki_ca(
-    now: datetime,
-    *,
-    with_intermediate: bool = False,
-    name: str = "akashi test CA (not J-LIS)",
-    valid_for: timedelta = 10 * _YEAR,
-) -> JpkiTestCa:
+def create_jpki_ca(now: datetime, *, with_intermediate: bool = False,
+                   name: str = "akashi test CA (not J-LIS)", valid_for: timedelta = 10 * _YEAR) -> JpkiTestCa:
     """A JPKI-like root (RSA 2048, self-signed), optionally with an issuing intermediate."""
-    base = [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for digital signature"),
-    ]
+    base = [x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for digital signature")]
     root_name = x509.Name([*base, x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name)])
     root_key = _rsa_key()
     root_cert = _ca_certificate(root_name, root_key, None, 1 if with_intermediate else 0, now, valid_for)
@@ -307,42 +243,28 @@ def create_jpki_ca(
         return JpkiTestCa(root=root)
     sub_name = x509.Name([*base, x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name + " issuing")])
     sub_key = _rsa_key()
-    return JpkiTestCa(
-        root=root,
-        intermediate=IssuedKey(_ca_certificate(sub_name, sub_key, root, 0, now, valid_for), sub_key),
-    )
+    return JpkiTestCa(root=root, intermediate=IssuedKey(
+        _ca_certificate(sub_name, sub_key, root, 0, now, valid_for), sub_key))
 
 
-def create_licence_authority(
-    now: datetime,
-    *,
-    name: str = "東京都公安委員会",
-    valid_for: timedelta = 15 * _YEAR,
-    not_before: datetime | None = None,
-) -> IssuedKey:
+def create_licence_authority(now: datetime, *, name: str = "東京都公安委員会",
+                             valid_for: timedelta = 15 * _YEAR,
+                             not_before: datetime | None = None) -> IssuedKey:
     """A licence-issuing authority: a self-signed ECDSA P-256 certificate whose CN is ``name``.
 
     Valid by default from five years before ``now``, so that it covers the issuance dates of
     licences already in circulation (the check wants the certificate valid on that day).
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"), x509.NameAttribute(NameOID.COMMON_NAME, name)]
-    )
+    subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, name)])
     start = now - 5 * _YEAR if not_before is None else not_before
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + valid_for)
-        .add_extension(
-            x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True
-        )
-        .sign(key, hashes.SHA256())
-    )
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + valid_for)
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                           critical=True)
+            .sign(key, hashes.SHA256()))
     return IssuedKey(cert, key)
 
 
@@ -369,9 +291,8 @@ def save_issued(issued: IssuedKey, folder: Path, stem: str) -> None:
     """Write ``<stem>.pem`` (certificate) and ``<stem>.key.pem`` (PKCS#8 key, mode 0600)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{stem}.pem").write_bytes(issued.certificate.public_bytes(serialization.Encoding.PEM))
-    key_pem = issued.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    key_pem = issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
     key_path = folder / f"{stem}.key.pem"
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
