@@ -300,3 +300,101 @@ def test_no_personal_data_reaches_the_registry(setup: Setup) -> None:
     stored = b"".join(p.read_bytes() for p in (setup.world.folder / "registry").rglob("*.db*"))
     for value in PERSONAL:
         assert value.encode() not in stored, value
+
+
+def test_a_licence_check_offers_kyc_and_a_separate_licence_credential(setup: Setup) -> None:
+    data, signature = setup.world.licence
+    body = {
+        "data": base64.b64encode(data).decode(),
+        "signature": base64.b64encode(signature).decode(),
+        "face_compared": True,
+        "operator": "counter-2",
+    }
+    offer = setup.http.post("/admin/checks/licence", json=body, headers=setup.admin).json()
+    assert offer["credential_offer"]["credential_configuration_ids"] == ["akashi_kyc", "akashi_licence"]
+    grant = offer["credential_offer"]["grants"]["urn:ietf:params:oauth:grant-type:pre-authorized_code"]
+    token = setup.http.post(
+        "/token", content=build_token_request(grant["pre-authorized_code"]), headers=FORM
+    ).json()
+    auth = {"authorization": "Bearer " + token["access_token"]}
+    holder = Ed25519PrivateKey.generate()
+    now = int(NOW.timestamp())
+    issued = {}
+    for configuration in ("akashi_licence", "akashi_kyc"):
+        nonce = setup.http.post("/nonce").json()["c_nonce"]
+        proof = build_proof_jwt(holder, audience=setup.world.issuer.url, iat=now, nonce=nonce)
+        answer = setup.http.post(
+            "/credential",
+            json={"credential_configuration_id": configuration, "proofs": {"jwt": [proof]}},
+            headers=auth,
+        )
+        assert answer.status_code == 200, answer.text
+        issued[configuration] = answer.json()["credentials"][0]["credential"]
+    key = setup.world.issuer.identity.signing_key.public_key
+    # A car-sharing operator asks the licence credential for the category and expiry only.
+    shown = present(
+        issued["akashi_licence"],
+        [("categories", None), ("date_of_expiry",)],
+        holder_key=holder,
+        nonce="n",
+        aud="v",
+        iat=now,
+    )
+    claims = verify(shown, key, now=now, nonce="n", aud="v").claims
+    assert claims["categories"] == ["普通"] and claims["date_of_expiry"] == "2029-08-15"
+    assert "document_number" not in claims and "family_name" not in claims
+    kyc = verify(
+        present(issued["akashi_kyc"], [], holder_key=holder, nonce="n", aud="v", iat=now),
+        key,
+        now=now,
+        nonce="n",
+        aud="v",
+    ).claims
+    assert kyc["verified_claims"]["verification"]["evidence"] == [{"type": "document", "jp_aml_method": "ヘ"}]
+    # Both issued: the offer's personal data is gone, and the token cannot issue again.
+    assert setup.world.issuer.store.offer_state(offer["offer_id"]) == "issued"
+    nonce = setup.http.post("/nonce").json()["c_nonce"]
+    again = setup.http.post(
+        "/credential",
+        json={
+            "credential_configuration_id": "akashi_kyc",
+            "proofs": {
+                "jwt": [build_proof_jwt(holder, audience=setup.world.issuer.url, iat=now, nonce=nonce)]
+            },
+        },
+        headers=auth,
+    )
+    assert again.status_code == 401 and again.json()["error"] == "invalid_token"
+
+
+def test_cli_testca_init_check_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from issuer.cli import main
+
+    ca, data = tmp_path / "ca", tmp_path / "data"
+    assert main(["testca", "--out", str(ca)]) == 0
+    assert (
+        main(
+            [
+                "init",
+                "--data",
+                str(data),
+                "--jpki-root",
+                str(ca / "jpki-root.pem"),
+                "--jpki-crl",
+                str(ca / "jpki-root.crl.pem"),
+                "--licence-authority",
+                str(ca / "licence-authority.pem"),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["check", "jpki", "--data", str(data), "--card", str(ca / "card"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["offer_url"].startswith("openid-credential-offer://")
+    assert (
+        main(["check", "licence", "--data", str(data), "--licence", str(ca / "licence-301234567890.json")])
+        == 0
+    )
+    assert main(["list", "--data", str(data)]) == 0
+    assert main(["revoke", "--data", str(data), "no-such-credential"]) == 1
+    assert "akashi-issuer: " in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""Opening an issuer from its data folder: identity, trust anchors, ledger connection.
+
+Layout of the folder (``init`` writes it; see :mod:`issuer.identity` for the keys)::
+
+    trust/jpki/*.pem        JPKI root certificates      trust/crl/*.pem   their CRLs
+    trust/licence/*.pem     licence authority certificates
+    registry.json           {"url", "genesis": {...}, "witnesses": [vkey…], "k"}
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from identity.errors import MalformedInput
+from issuer.config import IssuerConfig
+from issuer.evidence import JpkiTrust, LicenceTrust
+from issuer.identity import load_identity
+from issuer.service import Issuer
+from registry.client import ClientTrust, RegistryClient
+from registry.genesis import load_genesis
+
+__all__ = ["install_trust", "ledger_client", "open_issuer", "save_registry"]
+
+
+def _files(folder: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(folder.glob("*.pem"))] if folder.is_dir() else []
+
+
+def install_trust(
+    config: IssuerConfig,
+    *,
+    jpki_roots: Sequence[Path] = (),
+    crls: Sequence[Path] = (),
+    licence_authorities: Sequence[Path] = (),
+) -> None:
+    """Copy trust anchors into the data folder (replacing CRLs of the same name)."""
+    for files, sub in ((jpki_roots, "jpki"), (crls, "crl"), (licence_authorities, "licence")):
+        target = config.path("trust") / sub
+        target.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            shutil.copyfile(path, target / path.name)
+
+
+def save_registry(
+    config: IssuerConfig, url: str, genesis_file: Path, witnesses: Sequence[str], k: int
+) -> None:
+    """Record which ledger this issuer anchors to, and how much to trust it."""
+    genesis = json.loads(genesis_file.read_text(encoding="utf-8"))
+    config.path("registry.json").write_text(
+        json.dumps(
+            {"url": url, "genesis": genesis, "witnesses": list(witnesses), "k": k},
+            ensure_ascii=False,
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+
+def ledger_client(config: IssuerConfig, *, clock: Callable[[], float] = time.time) -> RegistryClient | None:
+    """A verifying client of the configured registry, or None if none is configured."""
+    path = config.path("registry.json")
+    if not path.exists():
+        return None
+    settings: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    genesis = load_genesis(json.dumps(settings["genesis"]))
+    if settings["k"] == 0:
+        trust = ClientTrust.unsafe_log_signature_only(
+            genesis.origin, genesis.log_key, genesis_members=genesis.members
+        )
+    else:
+        trust = ClientTrust.from_genesis(genesis, settings["witnesses"], settings["k"])
+    return RegistryClient(
+        settings["url"], trust=trust, clock=clock, state_file=config.path("registry-state.json")
+    )
+
+
+def open_issuer(
+    config: IssuerConfig, *, clock: Callable[[], float] = time.time, ledger: RegistryClient | None = None
+) -> Issuer:
+    """The issuer of ``config.data_dir``."""
+    if not config.path("did.json").exists():
+        raise MalformedInput(f"{config.data_dir} holds no issuer: run `akashi-issuer init` first")
+    roots, crls, authorities = (_files(config.path("trust") / sub) for sub in ("jpki", "crl", "licence"))
+    return Issuer(
+        config,
+        load_identity(config.data_dir),
+        jpki_trust=JpkiTrust.load(roots, crls) if roots else None,
+        licence_trust=LicenceTrust.load(authorities) if authorities else None,
+        ledger=ledger if ledger is not None else ledger_client(config, clock=clock),
+        clock=clock,
+    )
