@@ -21,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/registry.py
+	$(PY) bench/issuance.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -29,6 +29,7 @@ from typing import Any
 
 from identity.credentials.kyc import FaceComparison, Verification, kyc_claims, licence_claims
 from identity.credentials.sdjwt import issue
+from identity.credentials.status_list import VALID
 from identity.crypto.encoding import b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.keys import RandomSource
@@ -53,7 +54,7 @@ from issuer.evidence import ChallengeBook, JpkiTrust, LicenceTrust, verify_jpki_
 from issuer.evidence.challenges import Challenge
 from issuer.identity import IssuerIdentity
 from issuer.records import JpkiCertificate, LicenceDocument, RecordStore, VerificationRecord
-from issuer.status import StatusRegistry
+from issuer.status import IssuedCredential, StatusRegistry
 from issuer.store import OperationalStore
 from registry.client import RegistryClient
 
@@ -303,6 +304,7 @@ class Issuer:
         references = self.status.allocate_many(len(holder_keys))
         expires = now + self.config.credential_days * 86400
         out: list[tuple[str, str]] = []
+        registered: list[IssuedCredential] = []
         for holder_key, reference in zip(holder_keys, references, strict=True):
             payload = {
                 "iss": self.identity.did,
@@ -322,7 +324,8 @@ class Issuer:
             )
             digest = b64url_encode(sha256(credential.split("~", 1)[0].encode("ascii")))
             out.append((credential, digest))
-            self.status.register(digest, reference, vct=kind.vct(self.url), issued_at=now, expires_at=expires)
+            registered.append(IssuedCredential(digest, kind.vct(self.url), VALID, now, expires, reference))
+        self.status.register_many(registered)  # one transaction for the whole batch
         return out
 
     def _anchor(
