@@ -19,6 +19,7 @@ check fails.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -26,28 +27,36 @@ import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from akashi_demo.loopback import LoopbackRegistry
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry
 from identity.credentials.kyc import (
     Address,
-    JpkiEvidence,
     PersonClaims,
-    Verification,
-    kyc_claims,
 )
-from identity.credentials.sdjwt import SD, issue, present, verify
+from identity.credentials.sdjwt import SD, present, verify
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.hashing import sha256
+from identity.crypto.jcs import canonicalize
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.did.akashi import replay
 from identity.did.did_key import did_key_from_public_key
 from identity.did.document import signing_key
 from identity.did.key_events import incept, sign_event
-from identity.did.multikey import encode_multikey
-from identity.errors import AkashiError
-from identity.ledger.envelope import sign_envelope
+from identity.errors import AkashiError, MalformedInput
+from identity.ledger.checkpoint import verify_checkpoint
+from identity.ledger.merkle import leaf_hash
+from identity.ledger.proofs import parse_inclusion_proof
+from identity.protocols.oid4vci.offer import parse_offer_url
+from identity.protocols.oid4vci.proof import build_proof_jwt
+from identity.protocols.oid4vci.token import build_token_request
 from identity.schemas import validate
+from issuer.evidence import LicenceTrust
+from issuer.evidence.testca import CardHolder, create_jpki_ca, create_licence_authority, sign_challenge
 from registry.client import ClientTrust, RegistryClient
 from registry.genesis import sign_member_entry
 from registry.state import Member
@@ -67,7 +76,10 @@ PERSON = PersonClaims(
 )
 VCT = "https://akashi.example/vct/kyc"
 #: Values that must never reach a verifier that did not ask for them.
-SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female", "JPKI-SERIAL-0042"]
+SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female"]
+HANAKO_CARD = CardHolder(
+    name="山田　花子", birthdate=date(1998, 7, 15), gender="2", address="東京都千代田区霞が関2-1-2"
+)
 
 
 class Narrator:
@@ -135,12 +147,12 @@ def run(now: int, workdir: Path) -> int:
     n.title("A consortium of operators starts its ledger (a registry node on loopback)")
     registry = LoopbackRegistry(workdir / "registry", clock=lambda: now)
     try:
-        return _story(n, now, today, registry)
+        return _story(n, now, today, registry, workdir)
     finally:
         registry.stop()
 
 
-def _story(n: Narrator, now: int, today: date, registry: LoopbackRegistry) -> int:
+def _story(n: Narrator, now: int, today: date, registry: LoopbackRegistry, workdir: Path) -> int:
     genesis = registry.genesis
     witness_key = registry.service.witness_verifier.vkey
     n.say(f"node {registry.url}, log {genesis.origin}")
@@ -165,15 +177,22 @@ def _story(n: Narrator, now: int, today: date, registry: LoopbackRegistry) -> in
     n.say(f"pairwise identifier for the car-sharing operator: {pairwise[:32]}…")
 
     n.title("An identity provider joins the trust registry")
-    issuer_key, next_issuer_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    issuer_event = incept([issuer_key.public_key], [next_issuer_key.public_key])
-    issuer_did = issuer_event["id"]
-    issuer_signer = f"{issuer_did}#{encode_multikey(issuer_key.public_key)}"
-    with RegistryClient(registry.url, trust=trust, clock=lambda: now) as ledger:
-        created = ledger.submit(
-            sign_envelope("did.create", sign_event(issuer_event, [issuer_key]), issuer_signer, issuer_key)
-        )
-        n.say(f"{issuer_did} created at leaf {created.index}")
+    ca = create_jpki_ca(datetime.fromtimestamp(now, UTC))
+    card = ca.issue_card(HANAKO_CARD, datetime.fromtimestamp(now, UTC))
+    authority = create_licence_authority(datetime.fromtimestamp(now, UTC))
+    ledger = RegistryClient(registry.url, trust=trust, clock=lambda: now)
+    provider = LoopbackIssuer(
+        workdir / "issuer",
+        jpki_trust=ca.trust(datetime.fromtimestamp(now, UTC)),
+        licence_trust=LicenceTrust((authority.certificate,)),
+        ledger=ledger,
+        clock=lambda: now,
+    )
+    try:
+        issuer_did = provider.identity.did
+        issuer_signer = provider.identity.kid
+        created = ledger.submit(provider.identity.did_create_entry())
+        n.say(f"issuer service {provider.url}, {issuer_did} created at leaf {created.index}")
         member = Member(
             issuer_did, "issuer", "株式会社デモ本人確認", "4010001234567", 1, evidence_methods=("jpki",)
         )
@@ -183,30 +202,55 @@ def _story(n: Narrator, now: int, today: date, registry: LoopbackRegistry) -> in
             f"accredited for JPKI checks by 2 governance keys (leaf {accredited.index})",
         )
 
-        n.title("The identity provider issues her KYC credential (SD-JWT VC) and anchors its digest")
-        n.say("(in this walk the My Number card check is taken as done; the issuer")
-        n.say(" service checks the JPKI signature and certificate chain for real)")
-        credential = _issue(now, today, issuer_did, issuer_signer, issuer_key, holder_key)
+        n.title("At the counter: her My Number card signs the issuer's challenge (JPKI, method ワ)")
+        admin = {"authorization": "Bearer " + provider.admin_token}
+        with httpx.Client(base_url=provider.url, timeout=30) as counter:
+            challenge = counter.post("/admin/challenges", headers=admin).json()
+            # The card reader is the only simulated part: the card's key signs the challenge.
+            signature = sign_challenge(
+                cast(rsa.RSAPrivateKey, card.key), base64.urlsafe_b64decode(challenge["challenge"])
+            )
+            check = counter.post(
+                "/admin/checks/jpki",
+                headers=admin,
+                json={
+                    "challenge_id": challenge["id"],
+                    "certificate": base64.b64encode(card.certificate.public_bytes(Encoding.DER)).decode(),
+                    "signature": base64.b64encode(signature).decode(),
+                    "operator": "counter-1",
+                },
+            )
+        n.check(
+            check.status_code == 201,
+            "signature, certificate chain to the JPKI root, validity and CRL: all verified",
+        )
+        offer_url = check.json()["offer_url"]
+        n.say(f"offer for her wallet (a QR code at the counter): {offer_url[:64]}…")
+
+        n.title("Her wallet receives the KYC credential by OpenID4VCI, anchored on the ledger")
+        copies = [holder_key, Ed25519PrivateKey.generate()]  # one copy per future verifier
+        credentials = _receive(offer_url, copies, now)
+        credential = credentials[0]["credential"]
         disclosures = credential.count("~") - 1
-        n.say(f"issued: {len(credential)} characters, {disclosures} disclosures; the signed part holds")
-        n.say("only salted digests of her name, birth date, address and certificate serial.")
+        n.say(
+            f"{len(credentials)} copies bound to different keys; each {len(credential)} characters, "
+            f"{disclosures} disclosures"
+        )
         signed_part = decoded_parts(credential.split("~")[0])
         n.check(all(s not in signed_part for s in SECRETS), "no personal value is readable in the signed JWT")
+        anchor = credentials[0]["akashi_anchor"]
+        proof = parse_inclusion_proof(json.dumps(anchor["inclusion_proof"]))
+        head = verify_checkpoint(anchor["checkpoint"].encode(), genesis.log_verifier(), origin=genesis.origin)
+        proof.verify(leaf_hash(canonicalize(anchor["entry"])), head.root_hash)
         digest = b64url_encode(sha256(credential.split("~")[0].encode("ascii")))
-        anchor = {
-            "digest": digest,
-            "issuer": issuer_did,
-            "vct": VCT,
-            "method": "jpki",
-            "iat": now,
-            "exp": now + 365 * 86400,
-        }
-        anchored = ledger.submit(sign_envelope("attestation.anchor", anchor, issuer_signer, issuer_key))
-        size = anchored.checkpoint.size if anchored.checkpoint else 0
         n.check(
-            anchored.proof is not None,
-            f"anchored at leaf {anchored.index}, proven under a cosigned checkpoint of {size} entries",
+            anchor["entry"]["body"]["digest"] == digest,
+            f"its digest is anchored at leaf {anchor['leaf_index']}; the inclusion proof verifies "
+            f"against the signed checkpoint of {head.size} entries",
         )
+    finally:
+        provider.stop()
+        ledger.close()
 
     n.title("The car-sharing operator asks: over 20? and the family name for the contract")
     nonce = b64url_encode(os.urandom(16))
@@ -288,41 +332,34 @@ def _story(n: Narrator, now: int, today: date, registry: LoopbackRegistry) -> in
     return 0
 
 
-def _issue(
-    now: int,
-    today: date,
-    issuer_did: str,
-    kid: str,
-    issuer_key: Ed25519PrivateKey,
-    holder_key: Ed25519PrivateKey,
-) -> str:
-    checked = datetime.fromtimestamp(now - 600, UTC)
-    verification = Verification(
-        time=checked,
-        verification_process="akashi-demo-0001",
-        evidence=(
-            JpkiEvidence(
-                issuer="CN=Japan Agency for Local Authority Information Systems, O=JPKI, C=JP",
-                serial_number="JPKI-SERIAL-0042",
-                created_at=checked,
-            ),
-        ),
-    )
-    personal = kyc_claims(PERSON, verification, today)
-    claims = {
-        "iss": issuer_did,
-        "vct": VCT,
-        "iat": now - 60,
-        "exp": now + 365 * 86400,
-        **selectively_disclosable(personal),
-    }
-    return issue(
-        claims,
-        issuer_key,
-        header={"typ": "dc+sd-jwt", "kid": kid},
-        holder_key=holder_key.public_key,
-        decoys=2,
-    )
+def _receive(offer_url: str, holder_keys: list[Ed25519PrivateKey], now: int) -> list[dict[str, Any]]:
+    """A wallet that knows only OpenID4VCI 1.0: offer → metadata → token → nonce → credential."""
+    offer = parse_offer_url(offer_url).offer
+    if offer is None or offer.pre_authorized_code is None:
+        raise MalformedInput("the offer carries no pre-authorized code")
+    base = offer.credential_issuer
+    with httpx.Client(timeout=30) as wallet:
+        metadata = wallet.get(base + "/.well-known/openid-credential-issuer").json()
+        token_endpoint = wallet.get(base + "/.well-known/oauth-authorization-server").json()["token_endpoint"]
+        token = wallet.post(
+            token_endpoint,
+            content=build_token_request(offer.pre_authorized_code),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ).json()
+        nonce = wallet.post(metadata["nonce_endpoint"]).json()["c_nonce"]
+        proofs = [build_proof_jwt(k, audience=base, iat=now, nonce=nonce) for k in holder_keys]
+        answer = wallet.post(
+            metadata["credential_endpoint"],
+            json={
+                "credential_configuration_id": offer.credential_configuration_ids[0],
+                "proofs": {"jwt": proofs},
+            },
+            headers={"authorization": "Bearer " + token["access_token"]},
+        )
+    if answer.status_code != 200:
+        raise MalformedInput(f"the issuer refused: {answer.text}")
+    credentials: list[dict[str, Any]] = answer.json()["credentials"]
+    return credentials
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,19 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from identity.crypto.keys import Ed25519PrivateKey
+from issuer.app import create_app as create_issuer_app
+from issuer.config import IssuerConfig
+from issuer.evidence import JpkiTrust, LicenceTrust
+from issuer.identity import create_identity
+from issuer.service import Issuer
 from registry.app import create_app
+from registry.client import RegistryClient
 from registry.config import RegistryConfig
 from registry.genesis import Genesis
 from registry.service import Service, init_data_dir, open_service, read_private_key
 from registry.witness_app import create_witness_app
 
-__all__ = ["LoopbackRegistry", "serve_in_thread"]
+__all__ = ["LoopbackIssuer", "LoopbackRegistry", "free_port", "serve_in_thread"]
 
 
 def _free_port() -> int:
@@ -29,8 +35,8 @@ def _free_port() -> int:
 
 
 class _Server:
-    def __init__(self, app: Starlette) -> None:
-        self.port = _free_port()
+    def __init__(self, app: Starlette, port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -51,9 +57,14 @@ class _Server:
         self.thread.join(timeout=10)
 
 
-def serve_in_thread(app: Starlette) -> _Server:
-    """Serve ``app`` on a free loopback port until ``stop()``."""
-    return _Server(app)
+def serve_in_thread(app: Starlette, port: int | None = None) -> _Server:
+    """Serve ``app`` on ``port`` (a free loopback port by default) until ``stop()``."""
+    return _Server(app, port)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    return _free_port()
 
 
 class LoopbackRegistry:
@@ -90,3 +101,40 @@ class LoopbackRegistry:
         """Stop serving and close the stores."""
         self._server.stop()
         self.service.close()
+
+
+class LoopbackIssuer:
+    """An identity provider's issuer service (keys and stores in ``folder``) on loopback,
+    trusting the given test CA and licence authority, anchoring to ``ledger``."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        jpki_trust: JpkiTrust,
+        licence_trust: LicenceTrust,
+        ledger: RegistryClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        port = _free_port()
+        self.config = IssuerConfig(data_dir=folder, port=port, status_list_size=4096)
+        self.identity, self.admin_token = create_identity(folder)
+        self.issuer = Issuer(
+            self.config,
+            self.identity,
+            jpki_trust=jpki_trust,
+            licence_trust=licence_trust,
+            ledger=ledger,
+            clock=clock,
+        )
+        self._server = serve_in_thread(create_issuer_app(self.issuer), port)
+
+    @property
+    def url(self) -> str:
+        """The credential issuer identifier."""
+        return self.config.public_url
+
+    def stop(self) -> None:
+        """Stop serving and close the stores."""
+        self._server.stop()
+        self.issuer.close()
