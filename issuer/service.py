@@ -112,7 +112,7 @@ class Issuer:
             clock=clock,
         )
         self.challenges = ChallengeBook(ttl=timedelta(seconds=config.challenge_ttl), random=random)
-        self._anchor_lock = threading.Lock()
+        self._anchors = _GroupSubmitter(ledger.submit_batch if ledger is not None else None)
 
     def close(self) -> None:
         """Close the stores."""
@@ -351,8 +351,7 @@ class Issuer:
             )
             for _, digest in credentials
         ]
-        with self._anchor_lock:
-            receipts = self.ledger.submit_batch(envelopes)
+        receipts = self._anchors.submit(envelopes)
         anchors: list[dict[str, Any] | None] = []
         for envelope, receipt in zip(envelopes, receipts, strict=True):
             if isinstance(receipt, AkashiError):
@@ -425,6 +424,50 @@ class Issuer:
             raise Unauthorized("the admin API needs the operator's bearer token") from None
         if not hmac.compare_digest(sha256(presented.encode()), expected):
             raise Unauthorized("the admin API needs the operator's bearer token")
+
+
+class _GroupSubmitter:
+    """Anchors from concurrent credential requests go to the ledger together: whoever finds
+    the ledger free submits everything waiting (one request, one commit, one checkpoint),
+    and the others find their receipts done — as the registry node groups its commits."""
+
+    def __init__(self, submit: Callable[[list[Any]], list[Any]] | None) -> None:
+        self._submit = submit
+        self._waiting: list[_AnchorJob] = []
+        self._queue_lock = threading.Lock()
+        self._ledger_lock = threading.Lock()
+
+    def submit(self, envelopes: list[Any]) -> list[Any]:
+        if self._submit is None:
+            raise RuntimeError("no ledger to anchor to")
+        job = _AnchorJob(envelopes)
+        with self._queue_lock:
+            self._waiting.append(job)
+        with self._ledger_lock:
+            if not job.done:
+                with self._queue_lock:
+                    jobs, self._waiting = self._waiting, []
+                try:
+                    results = self._submit([e for j in jobs for e in j.envelopes])
+                except BaseException as error:
+                    for j in jobs:
+                        j.error, j.done = error, True
+                else:
+                    start = 0
+                    for j in jobs:
+                        j.results, j.done = results[start : start + len(j.envelopes)], True
+                        start += len(j.envelopes)
+        if job.error is not None:
+            raise job.error
+        return job.results
+
+
+class _AnchorJob:
+    def __init__(self, envelopes: list[Any]) -> None:
+        self.envelopes = envelopes
+        self.results: list[Any] = []
+        self.error: BaseException | None = None
+        self.done = False
 
 
 def _digits(random: RandomSource, count: int) -> str:

@@ -116,6 +116,22 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def _prove_batch(node: Node, outcomes: list[Outcome], answer: dict[str, Any]) -> None:
+    """Add the latest checkpoint (with its cosignatures) and an inclusion proof under it for
+    every accepted entry: a submitter needs no further round trip to hold its proofs."""
+    latest = node.latest_checkpoint()
+    answer["checkpoint"] = latest.text
+    proven = [
+        (outcome, result)
+        for outcome, result in zip(outcomes, answer["results"], strict=True)
+        if isinstance(outcome, Accepted) and outcome.index < latest.size
+    ]
+    paths = node.inclusion_proofs([outcome.index for outcome, _ in proven], latest.size)
+    for (outcome, result), path in zip(proven, paths, strict=True):
+        proof = InclusionProof(outcome.index, latest.size, tuple(path))
+        result["accepted"]["inclusion_proof"] = proof.to_json()
+
+
 def create_app(node: Node, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     """The ASGI app serving ``node``."""
     config = node.config
@@ -140,7 +156,10 @@ def create_app(node: Node, *, extra_routes: list[BaseRoute] | None = None) -> St
             if not isinstance(entries, list) or not entries:
                 raise MalformedInput("'entries' must be a non-empty array of ledger entries")
             outcomes = await run_in_threadpool(node.submit, entries)
-            return JSONResponse({"results": [_outcome_json(o) for o in outcomes]})
+            answer: dict[str, Any] = {"results": [_outcome_json(o) for o in outcomes]}
+            if request.query_params.get("prove") == "true":
+                await run_in_threadpool(_prove_batch, node, outcomes, answer)
+            return JSONResponse(answer)
         if not isinstance(document, dict):
             raise MalformedInput('the body must be a ledger entry or {"entries": [...]}')
         (outcome,) = await run_in_threadpool(node.submit, [document])

@@ -308,6 +308,13 @@ class Node:
             raise NotFound(f"no leaf {index} in a tree of size {size} (the log has {current})")
         return size, tree.inclusion_proof(index, size, self.storage)
 
+    def inclusion_proofs(self, indexes: Sequence[int], size: int) -> list[list[bytes]]:
+        """Inclusion proofs of many leaves in the tree of ``size`` (computed together)."""
+        current = self.storage.size()
+        if not 0 < size <= current or any(not 0 <= index < size for index in indexes):
+            raise NotFound(f"leaves outside a tree of size {size} (the log has {current})")
+        return tree.inclusion_proofs(indexes, size, self.storage)
+
     def consistency_proof(self, size1: int, size2: int | None = None) -> tuple[int, list[bytes]]:
         """``(size2, proof)`` that the tree of ``size1`` is a prefix of the tree of ``size2``."""
         current = self.storage.size()

@@ -1,8 +1,8 @@
 """Putting a node together from its data folder: keys, genesis, store, witness.
 
 ``init`` writes the folder; ``open_service`` reads it back into a running
-:class:`Service` (the node, its own witness, and the background cosigner that
-has every new checkpoint cosigned by that witness).
+:class:`Service` (the node and its own witness, which cosigns every new
+checkpoint before the submitter hears back).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -112,7 +111,7 @@ def witness_name(origin: str) -> str:
 
 
 class Service:
-    """A running node: the :class:`Node`, its own witness, and a cosigner thread."""
+    """A running node: the :class:`Node` and its own witness, which cosigns every checkpoint."""
 
     def __init__(
         self, config: RegistryConfig, *, clock: Clock = time.time, cosign: bool = True, workers: int = 0
@@ -130,15 +129,14 @@ class Service:
             self.witness_store,
             clock,
         )
-        self._queue: queue.Queue[StoredCheckpoint | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._cosign_lock = threading.Lock()
         if cosign:
-            self.node.on_checkpoint(self._queue.put)
-            self._thread = threading.Thread(target=self._cosign_loop, name="cosigner", daemon=True)
-            self._thread.start()
+            # Cosign in the submitting thread, before it answers: a client asking for the
+            # checkpoint right after its entry was accepted finds it cosigned already.
+            self.node.on_checkpoint(self._cosign_quietly)
             latest = self.storage.latest_checkpoint()
             if latest is not None and not latest.cosignatures:
-                self._queue.put(latest)
+                self._cosign_quietly(latest)  # the node stopped before its witness cosigned
 
     @property
     def witness_verifier(self) -> CosignatureVerifier:
@@ -165,17 +163,8 @@ class Service:
             return
         self.storage.add_cosignature(checkpoint.size, self.witness.name, answer.body.decode("utf-8"))
 
-    def _cosign_loop(self) -> None:
-        while True:
-            checkpoint = self._queue.get()
-            if checkpoint is None:
-                return
-            # Only the newest waiting checkpoint needs cosigning.
-            while not self._queue.empty():
-                newer = self._queue.get()
-                if newer is None:
-                    return
-                checkpoint = newer
+    def _cosign_quietly(self, checkpoint: StoredCheckpoint) -> None:
+        with self._cosign_lock:
             try:
                 self.cosign(checkpoint)
             except (AkashiError, OSError, RuntimeError):
@@ -193,9 +182,6 @@ class Service:
 
     def close(self) -> None:
         """Stop the cosigner and close the stores."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=5)
         self.node.close()
         self.storage.close()
         self.witness_store.close()

@@ -219,6 +219,14 @@ def inclusion_proof(index: int, size: int, reader: TileReader) -> list[bytes]:
     return plan.assemble(get_nodes(plan.nodes(), size, reader))
 
 
+def inclusion_proofs(indexes: Sequence[int], size: int, reader: TileReader) -> list[list[bytes]]:
+    """:func:`inclusion_proof` for many leaves of one tree at once: one tile read, and each
+    tile's inner levels hashed once for all of them (a batch's leaves share most nodes)."""
+    plans = [plan_inclusion(index, size) for index in indexes]
+    nodes = get_nodes([node for plan in plans for node in plan.nodes()], size, reader)
+    return [plan.assemble(nodes) for plan in plans]
+
+
 def consistency_proof(size1: int, size2: int, reader: TileReader) -> list[bytes]:
     """The RFC 9162 consistency proof from the tree of ``size1`` leaves to that of ``size2``."""
     plan = plan_consistency(size1, size2)

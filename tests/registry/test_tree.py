@@ -246,3 +246,18 @@ def test_proof_arguments_are_checked() -> None:
         consistency_proof(0, 10, reader)
     with pytest.raises(MalformedInput):
         consistency_proof(11, 10, reader)
+
+
+def test_batch_inclusion_proofs_equal_single_ones() -> None:
+    from registry.tree import Integrator, inclusion_proof, inclusion_proofs
+
+    tiles: dict[tuple[int, int], bytes] = {}
+
+    class Reader:
+        def read_tiles(self, ids: object) -> dict[tuple[int, int], bytes]:
+            return tiles
+
+    integrator = Integrator()
+    tiles.update(integrator.append([bytes([i % 256]) * 32 for i in range(70_000)]).tiles)
+    indexes = [0, 1, 255, 256, 4_000, 65_535, 65_536, 69_999]
+    assert inclusion_proofs(indexes, 70_000, Reader()) == [inclusion_proof(i, 70_000, Reader()) for i in indexes]
