@@ -203,6 +203,116 @@ def rate_http(requests: int, copies: int, wallets: int) -> float:
             bench.close()
 
 
+def rate_processes(requests: int, copies: int, wallets: int) -> float:
+    """End to end with each service in its own process, as deployed: ``akashi-registry serve``
+    and ``akashi-issuer serve`` on loopback, the wallets in this process."""
+    import subprocess
+
+    from akashi_demo.loopback import free_port
+    from identity.ledger.cosignature import CosignatureVerifier
+    from issuer.setup import ledger_client, save_registry
+    from registry.service import witness_name
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        rconfig = RegistryConfig(data_dir=folder / "registry")
+        result = init_data_dir(rconfig, origin="akashi.bench/registry", governance_keys=2, threshold=2)
+        governance = [read_private_key(p) for p in result.governance_key_files]
+        witness = CosignatureVerifier(
+            witness_name(result.genesis.origin), read_private_key(rconfig.witness_key_file).public_key
+        )
+        rport, iport = free_port(), free_port()
+        servers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "registry.cli",
+                    "serve",
+                    "--data",
+                    str(rconfig.data_dir),
+                    "--port",
+                    str(rport),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+        ]
+        try:
+            _wait(f"http://127.0.0.1:{rport}/members")
+            iconfig = replace(IssuerConfig(data_dir=folder / "issuer", port=iport), batch_size=50)
+            identity, _ = create_identity(iconfig.data_dir)
+            save_registry(iconfig, f"http://127.0.0.1:{rport}", rconfig.genesis_file, [witness.vkey], 1)
+            ledger = ledger_client(iconfig)
+            assert ledger is not None
+            ledger.submit(identity.did_create_entry())
+            member = Member(
+                identity.did, "issuer", "株式会社ベンチ", "4010001234567", 1, evidence_methods=("jpki",)
+            )
+            ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
+            ledger.close()
+            issuer = Issuer(iconfig, identity, jpki_trust=None, licence_trust=None, ledger=None)
+            codes = Bench.offers(_Offers(issuer), requests)  # type: ignore[arg-type]
+            issuer.close()
+            servers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "issuer.cli",
+                        "serve",
+                        "--data",
+                        str(iconfig.data_dir),
+                        "--port",
+                        str(iport),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            base = f"http://127.0.0.1:{iport}"
+            _wait(base + "/.well-known/openid-credential-issuer")
+            shares = [codes[n::wallets] for n in range(wallets)]
+            counts = [0] * wallets
+
+            def wallet(n: int) -> None:
+                with httpx.Client(timeout=60) as client:
+                    counts[n] = sum(_flow(client, base, code, copies) for code in shares[n])
+
+            threads = [threading.Thread(target=wallet, args=(n,)) for n in range(wallets)]
+            start = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return sum(counts) / (time.perf_counter() - start)
+        finally:
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=20)
+
+
+class _Offers:
+    """Lets :meth:`Bench.offers` create offers on an issuer opened in this process."""
+
+    def __init__(self, issuer: Issuer) -> None:
+        self.issuer = issuer
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def rate_signing(count: int) -> float:
     key, holder = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     layout = kyc_layout(evidence()["kyc"])
@@ -238,8 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("issuer in process, anchored on a registry node", rate_in_process(True, args.requests, args.copies)),
         (
-            f"end to end over loopback HTTP, {args.wallets} wallets, anchored",
+            f"end to end, all in one process, {args.wallets} wallets, anchored",
             rate_http(args.requests, args.copies, args.wallets),
+        ),
+        (
+            f"end to end, registry and issuer in their own processes, {args.wallets} wallets",
+            rate_processes(args.requests, args.copies, args.wallets),
         ),
     ]
     print(f"{'measure':62s} {'credentials/s':>14s}")
