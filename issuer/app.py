@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from identity.crypto.strict_json import loads_object
-from identity.errors import AkashiError, MalformedInput, NotFound, problem_document
+from identity.errors import AkashiError, MalformedInput, NotFound, RemoteError, problem_document
 from identity.protocols.oid4vci.credential_types import CredentialDisplay, CredentialType
 from identity.protocols.oid4vci.errors import (
     INVALID_CREDENTIAL_REQUEST,
@@ -91,6 +90,20 @@ def _b64(value: Any, what: str) -> bytes:
         raise MalformedInput(f"{what} is not base64") from exc
 
 
+def _field(
+    data: dict[str, Any], name: str, kind: type, default: Any = None, *, required: bool = False
+) -> Any:
+    """A member of an admin request body, of the type the API documents."""
+    if name not in data:
+        if required:
+            raise MalformedInput(f"{name!r} is required")
+        return default
+    value = data[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedInput(f"{name!r} must be a {kind.__name__}")
+    return value
+
+
 def _offer_json(out: OfferOut, reference_url: str) -> dict[str, Any]:
     return {
         "offer_id": out.offer_id,
@@ -115,6 +128,9 @@ def create_app(issuer: Issuer) -> Starlette:
                 return await handler(request)
             except OAuthError as error:
                 return JSONResponse(error.response(), status_code=error.status, headers=error.headers())
+            except RemoteError:
+                log.exception("the ledger failed during %s", request.url.path)
+                return JSONResponse({"error": "server_error"}, status_code=500, headers=NO_STORE)
             except AkashiError as error:
                 code = INVALID_CREDENTIAL_REQUEST if request.url.path == "/credential" else INVALID_REQUEST
                 wrapped = OAuthError(code, error.message)
@@ -182,7 +198,7 @@ def create_app(issuer: Issuer) -> Starlette:
 
     async def offer_by_reference(request: Request) -> Response:
         found = offers_by_reference.get(request.path_params["offer_id"])
-        if found is None or found[1] < time.time():
+        if found is None or found[1] < issuer.clock():
             raise NotFound("no such offer")
         return JSONResponse(found[0], headers=NO_STORE)
 
@@ -226,34 +242,44 @@ def create_app(issuer: Issuer) -> Starlette:
         )
 
     def _publish(out: OfferOut) -> dict[str, Any]:
-        offers_by_reference[out.offer_id] = (out.offer, time.time() + issuer.config.offer_ttl)
+        now = issuer.clock()
+        for stale in [key for key, (_, until) in offers_by_reference.items() if until < now]:
+            del offers_by_reference[stale]
+        offers_by_reference[out.offer_id] = (out.offer, now + issuer.config.offer_ttl)
         return _offer_json(out, f"{url}/offers/{out.offer_id}")
 
     async def check_jpki(request: Request) -> Response:
         data = loads_object(await _body(request, limit), what="JPKI check")
+        challenge_id = _field(data, "challenge_id", str, required=True)
+        certificate = _b64(_field(data, "certificate", str, required=True), "certificate")
+        intermediates = [_b64(c, "intermediate") for c in _field(data, "intermediates", list, [])]
+        signature = _b64(_field(data, "signature", str, required=True), "signature")
+        operator = _field(data, "operator", str, "admin")
+        tx_code = _field(data, "tx_code", bool, False)
         out = await run_in_threadpool(
             lambda: issuer.check_jpki(
-                str(data.get("challenge_id", "")),
-                _b64(data.get("certificate"), "certificate"),
-                [_b64(c, "intermediate") for c in data.get("intermediates", [])],
-                _b64(data.get("signature"), "signature"),
-                operator=str(data.get("operator", "admin")),
-                tx_code=bool(data.get("tx_code", False)),
+                challenge_id, certificate, intermediates, signature, operator=operator, tx_code=tx_code
             )
         )
         return JSONResponse(_publish(out), status_code=201)
 
     async def check_licence(request: Request) -> Response:
         data = loads_object(await _body(request, limit), what="licence check")
-        authority = data.get("authority_certificate")
+        licence = _b64(_field(data, "data", str, required=True), "data")
+        signature = _b64(_field(data, "signature", str, required=True), "signature")
+        authority = _field(data, "authority_certificate", str)
+        authority_der = _b64(authority, "authority_certificate") if authority else None
+        operator = _field(data, "operator", str, "admin")
+        face_compared = _field(data, "face_compared", bool, False)
+        tx_code = _field(data, "tx_code", bool, False)
         out = await run_in_threadpool(
             lambda: issuer.check_licence(
-                _b64(data.get("data"), "data"),
-                _b64(data.get("signature"), "signature"),
-                _b64(authority, "authority_certificate") if authority else None,
-                operator=str(data.get("operator", "admin")),
-                face_compared=data.get("face_compared") is True,
-                tx_code=bool(data.get("tx_code", False)),
+                licence,
+                signature,
+                authority_der,
+                operator=operator,
+                face_compared=face_compared,
+                tx_code=tx_code,
             )
         )
         return JSONResponse(_publish(out), status_code=201)
@@ -307,6 +333,7 @@ def create_app(issuer: Issuer) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
         return JSONResponse(
             {
                 "type": f"https://akashi.example/problems/http-{status}",
@@ -316,6 +343,7 @@ def create_app(issuer: Issuer) -> Starlette:
             },
             status_code=status,
             media_type=PROBLEM_JSON,
+            headers=headers,
         )
 
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

@@ -286,8 +286,13 @@ class Issuer:
         if not claimed:
             raise OAuthError(INVALID_TOKEN, "this credential was already issued for the access token")
         claims = offer.evidence["kyc" if kind is KYC else "licence"]
-        credentials = self._issue(kind, claims, holder_keys, now)
-        anchors = self._anchor(credentials, kind, now)
+        try:
+            credentials = self._issue(kind, claims, holder_keys, now)
+            anchors = self._anchor(credentials, kind, now)
+        except BaseException:
+            # Nothing reached the wallet: the offer may be redeemed for this credential again.
+            self.store.release_configuration(offer_id, kind.configuration_id)
+            raise
         self.records.attach_credentials(offer.record_id, [digest for _, digest in credentials])
         if complete:
             self.store.finish_offer(offer_id)

@@ -214,6 +214,15 @@ class OperationalStore:
             self._conn.execute("UPDATE offers SET issued = ? WHERE id = ?", (json.dumps(issued), offer_id))
             return True, set(issued) == set(offered)
 
+    def release_configuration(self, offer_id: str, configuration: str) -> None:
+        """Undo :meth:`claim_configuration` after issuing failed (nothing reached the wallet)."""
+        with self._lock:
+            row = self._conn.execute("SELECT issued FROM offers WHERE id = ?", (offer_id,)).fetchone()
+            if row is None:
+                return
+            issued = [c for c in json.loads(row[0]) if c != configuration]
+            self._conn.execute("UPDATE offers SET issued = ? WHERE id = ?", (json.dumps(issued), offer_id))
+
     def add_nonce(self, nonce: str, *, expires_at: int) -> None:
         """Remember a c_nonce handed out by the nonce endpoint."""
         self._conn.execute(
