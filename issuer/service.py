@@ -209,6 +209,8 @@ class Issuer:
     def _offer(
         self, evidence: dict[str, Any], types: Sequence[CredentialType], record_id: str, with_tx_code: bool
     ) -> OfferOut:
+        # Expired offers lose their personal data now, not only when an operator purges.
+        self.store.purge(int(self.clock()))
         code = new_secret(self.random)
         offer_id = new_secret(self.random, 16)
         tx_code = _digits(self.random, 6) if with_tx_code else None

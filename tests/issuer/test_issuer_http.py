@@ -398,3 +398,25 @@ def test_cli_testca_init_check_list(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["list", "--data", str(data)]) == 0
     assert main(["revoke", "--data", str(data), "no-such-credential"]) == 1
     assert "akashi-issuer: " in capsys.readouterr().err
+
+
+def test_admin_fields_of_the_wrong_type_are_a_400(setup: Setup) -> None:
+    challenge = setup.http.post("/admin/challenges", headers=setup.admin).json()
+    body = {"challenge_id": challenge["id"], "certificate": "AAAA", "signature": "AAAA", "intermediates": 5}
+    response = setup.http.post("/admin/checks/jpki", json=body, headers=setup.admin)
+    assert response.status_code == 400 and "intermediates" in response.json()["detail"]
+    response = setup.http.post(
+        "/admin/checks/jpki", json={**body, "intermediates": [], "tx_code": "false"}, headers=setup.admin
+    )
+    assert response.status_code == 400 and "tx_code" in response.json()["detail"]
+
+
+def test_an_expired_offer_loses_its_personal_data(setup: Setup) -> None:
+    offer = jpki_offer(setup)
+    setup.world.clock[0] += setup.world.issuer.config.offer_ttl + 1
+    jpki_offer(setup)  # any new offer purges the expired ones
+    assert setup.world.issuer.store.offer_state(offer["offer_id"]) == "expired"
+    assert (
+        wallet_redeem(setup, offer["offer_url"], [Ed25519PrivateKey.generate()]).json()["error"]
+        == "invalid_grant"
+    )
