@@ -22,7 +22,6 @@ from issuer.evidence import JpkiTrust, LicenceTrust
 from issuer.identity import load_identity
 from issuer.service import Issuer
 from registry.client import ClientTrust, RegistryClient
-from registry.genesis import load_genesis
 
 __all__ = ["install_trust", "ledger_client", "open_issuer", "save_registry"]
 
@@ -68,13 +67,7 @@ def ledger_client(config: IssuerConfig, *, clock: Callable[[], float] = time.tim
     if not path.exists():
         return None
     settings: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    genesis = load_genesis(json.dumps(settings["genesis"]))
-    if settings["k"] == 0:
-        trust = ClientTrust.unsafe_log_signature_only(
-            genesis.origin, genesis.log_key, genesis_members=genesis.members
-        )
-    else:
-        trust = ClientTrust.from_genesis(genesis, settings["witnesses"], settings["k"])
+    trust = ClientTrust.from_genesis_document(settings["genesis"], settings["witnesses"], settings["k"])
     return RegistryClient(
         settings["url"], trust=trust, clock=clock, state_file=config.path("registry-state.json")
     )

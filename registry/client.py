@@ -61,7 +61,7 @@ from identity.ledger.note import Ed25519NoteVerifier, NoteVerifier, parse_note_u
 from identity.ledger.policy import WitnessPolicy
 from identity.ledger.proofs import InclusionProof, parse_consistency_proof, parse_inclusion_proof
 from identity.schemas import validate
-from registry.genesis import Genesis
+from registry.genesis import Genesis, parse_genesis
 from registry.state import ATTESTATION, CONSENT, MEMBER, RECORD_SCHEMAS, Attestation, Consent, Member
 
 __all__ = [
@@ -101,6 +101,18 @@ class ClientTrust:
     ) -> ClientTrust:
         """The trust in the log a genesis file describes, with its initial members."""
         return cls(genesis.origin, genesis.log_key, tuple(witnesses), k, max_age, genesis.members)
+
+    @classmethod
+    def from_genesis_document(
+        cls, document: Mapping[str, Any], witnesses: Sequence[str], k: int, *, max_age: int | None = None
+    ) -> ClientTrust:
+        """:meth:`from_genesis` for the genesis file's JSON (checked as the registry checks it);
+        with ``k`` = 0, the unsafe log-signature-only trust."""
+        genesis = parse_genesis(document)
+        if k == 0:
+            members = genesis.members
+            return cls.unsafe_log_signature_only(genesis.origin, genesis.log_key, genesis_members=members)
+        return cls.from_genesis(genesis, witnesses, k, max_age=max_age)
 
     @classmethod
     def unsafe_log_signature_only(
