@@ -214,7 +214,9 @@ def rate_processes(requests: int, copies: int, wallets: int) -> float:
     from registry.service import witness_name
 
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    # Wallets, issuer and registry share the machine's cores: the registry does its admission
+    # in its own process rather than in a further worker process.
+    env = {**os.environ, "PYTHONPATH": str(root), "AKASHI_REGISTRY_ADMISSION_WORKERS": "0"}
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
         rconfig = RegistryConfig(data_dir=folder / "registry")
