@@ -420,3 +420,41 @@ def test_an_expired_offer_loses_its_personal_data(setup: Setup) -> None:
         wallet_redeem(setup, offer["offer_url"], [Ed25519PrivateKey.generate()]).json()["error"]
         == "invalid_grant"
     )
+
+
+def test_a_credential_works_with_an_independent_sd_jwt_implementation(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What we issue, another implementation (the sd-jwt reference package) can hold, present
+    and verify: the credential format is the standard one, nothing akashi-specific."""
+    from jwcrypto.jwk import JWK  # type: ignore[import-untyped]
+    from sd_jwt import verifier as reference_verifier
+    from sd_jwt.holder import SDJWTHolder
+    from sd_jwt.verifier import SDJWTVerifier
+
+    from identity.jose.jwk import private_key_to_jwk, public_key_to_jwk
+
+    monkeypatch.setattr(reference_verifier, "DEFAULT_SIGNING_ALG", "EdDSA")  # 0.10.4 assumes ES256
+    holder = Ed25519PrivateKey.generate()
+    offer = jpki_offer(setup)
+    credential = wallet_redeem(setup, offer["offer_url"], [holder]).json()["credentials"][0]["credential"]
+    wallet = SDJWTHolder(credential)
+    wallet.create_presentation(
+        {"age_over_20": True, "verified_claims": {"claims": {"family_name": True}}},
+        nonce="n-1",
+        aud="did:key:z6MkOperator",
+        holder_key=JWK.from_json(json.dumps(private_key_to_jwk(holder))),
+        sign_alg="EdDSA",
+    )
+    issuer_public = JWK.from_json(
+        json.dumps(public_key_to_jwk(setup.world.issuer.identity.signing_key.public_key))
+    )
+    checked = SDJWTVerifier(
+        wallet.sd_jwt_presentation,
+        lambda iss, header: issuer_public,
+        expected_aud="did:key:z6MkOperator",
+        expected_nonce="n-1",
+    ).get_verified_payload()
+    assert checked["age_over_20"] is True
+    assert checked["verified_claims"]["claims"] == {"family_name": "山田"}
+    assert checked["iss"] == setup.world.issuer.identity.did
