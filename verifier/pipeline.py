@@ -1,0 +1,171 @@
+"""Verifying one presented credential: every step its own check with its own error.
+
+This is the verifier's core, usable as a library by an operator's own backend
+(``verify_presentation``), without HTTP. Trust comes from the ledger only,
+through :class:`registry.client.RegistryClient`, which verifies every answer
+against witness-cosigned checkpoints consistent with the last one it saw.
+
+Steps (the comments reuse the numbers):
+
+1. The issuer-signed JWT names its issuer (``iss``, a did:akashi) and key (``kid``).
+2. The issuer's key is resolved from its DID's key event log on the ledger, and
+   must be listed for ``assertionMethod`` (:class:`UnknownKey`/:class:`KeyStateError`).
+3. The SD-JWT VC verifies under that key: signature, every disclosure rule,
+   time claims, and key binding to this request's nonce and audience with a fresh
+   ``iat`` (RFC 9901; :mod:`identity.credentials.sdjwt`).
+4. The issuer is an active member of the trust registry, accredited for the
+   evidence method the credential claims (:class:`PolicyError`).
+5. The credential's digest is anchored on the ledger by that issuer, for that
+   method (:class:`ProofMismatch`/:class:`PolicyError`).
+6. Its status list, fetched from the URI it names and signed by the issuer's key,
+   says valid (:class:`Revoked`, :class:`Suspended`).
+7. When a DCQL query is given, the presentation satisfies it, and discloses
+   nothing it did not ask for (:class:`PolicyError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from identity.credentials.sdjwt import VerifiedSdJwt, verify
+from identity.credentials.status_list import check_status, parse_status_reference, verify_status_list_token
+from identity.crypto.encoding import b64url_encode
+from identity.crypto.hashing import sha256
+from identity.crypto.keys import Ed25519PublicKey
+from identity.did.document import signing_key
+from identity.errors import MalformedInput, NotFound, PolicyError, ProofMismatch
+from identity.jose.jws import parse_compact_unverified
+from identity.protocols.dcql import DcqlQuery, check_presentation
+from registry.client import RegistryClient
+
+__all__ = ["EVIDENCE_METHODS", "VerifiedCredential", "verify_presentation", "verify_vp_token"]
+
+#: AML method letter in a credential's evidence → the evidence method an issuer is accredited for.
+EVIDENCE_METHODS = {"ワ": "jpki", "ヘ": "drivers_licence_ic"}
+
+StatusFetcher = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCredential:
+    """What a verifier may rely on about one presented credential."""
+
+    issuer: str
+    issuer_name: str
+    digest: str
+    methods: tuple[str, ...]
+    anchor_index: int | None
+    result: VerifiedSdJwt
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        """The issuer-signed and disclosed claims."""
+        return self.result.claims
+
+
+def _issuer_of(presentation: str) -> tuple[str, str, str]:
+    """Step 1: ``(iss, kid, digest)`` read before verification, only to know whom to ask."""
+    if not isinstance(presentation, str) or "~" not in presentation:
+        raise MalformedInput("a presentation is an SD-JWT: <jwt>~<disclosures>~<kb-jwt>")
+    jwt = presentation.split("~", 1)[0]
+    jws = parse_compact_unverified(jwt, what="issuer-signed JWT")
+    payload = jws.payload_json(what="issuer-signed JWT claims")
+    iss, kid = payload.get("iss"), jws.header.get("kid")
+    if not isinstance(iss, str) or not iss.startswith("did:akashi:"):
+        raise MalformedInput("the credential's issuer must be a did:akashi on the ledger")
+    if not isinstance(kid, str) or not kid.startswith(iss + "#"):
+        raise MalformedInput("the credential's 'kid' must name a key of its issuer's DID")
+    return iss, kid, b64url_encode(sha256(jwt.encode("ascii")))
+
+
+def _issuer_key(ledger: RegistryClient, iss: str, kid: str) -> Ed25519PublicKey:
+    """Step 2."""
+    resolved = ledger.resolve_did(iss)
+    if resolved.document is None:
+        raise PolicyError(f"the issuer {iss} is deactivated")
+    return signing_key(resolved.document, kid)
+
+
+def _evidence_methods(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    verification = claims.get("verified_claims", {}).get("verification", {})
+    letters = [e.get("jp_aml_method") for e in verification.get("evidence", []) if isinstance(e, Mapping)]
+    return tuple(EVIDENCE_METHODS[letter] for letter in letters if letter in EVIDENCE_METHODS)
+
+
+def verify_presentation(
+    presentation: str,
+    *,
+    ledger: RegistryClient,
+    fetch_status_list: StatusFetcher,
+    nonce: str,
+    audience: str,
+    now: int,
+    query: DcqlQuery | None = None,
+    query_id: str | None = None,
+    kb_max_age: int = 300,
+) -> VerifiedCredential:
+    """Verify one presented credential (steps 1-7 above); return what it proves or raise."""
+    iss, kid, digest = _issuer_of(presentation)  # 1
+    key = _issuer_key(ledger, iss, kid)  # 2
+    result = verify(presentation, key, now=now, nonce=nonce, aud=audience, kb_max_age=kb_max_age)  # 3
+    methods = _evidence_methods(result.claims)
+    try:  # 4
+        member = ledger.member(iss).record
+    except NotFound:
+        raise PolicyError(f"{iss} is not in the trust registry") from None
+    if not member.active or member.role != "issuer":
+        raise PolicyError(f"{iss} is not an active issuer in the trust registry")
+    unaccredited = [m for m in methods if m not in member.evidence_methods]
+    if unaccredited:
+        raise PolicyError(f"{member.legal_name} is not accredited for {', '.join(unaccredited)}")
+    try:  # 5
+        anchored = ledger.attestation(digest)
+    except NotFound:
+        raise ProofMismatch("the credential is not anchored on the ledger") from None
+    if anchored.record.issuer != iss:
+        raise ProofMismatch("the credential's anchor names another issuer")
+    if methods and anchored.record.method not in methods:
+        raise PolicyError("the credential's anchor names another evidence method")
+    if "status" in result.claims:  # 6
+        reference = parse_status_reference(result.claims)
+        token = fetch_status_list(reference.uri)  # the caller maps its transport failures to RemoteError
+        status_list = verify_status_list_token(token, key, uri=reference.uri, now=now)
+        check_status(reference, status_list)
+    if query is not None:  # 7
+        if query_id is None:
+            raise TypeError("a DCQL query needs the id of the credential query answered")
+        checked = check_presentation(query, {query_id: [result]})
+        extra = checked.not_requested
+        if any(extra.values()):
+            raise PolicyError("the presentation discloses claims the request did not ask for")
+    index = anchored.entry.index if anchored.entry is not None else None
+    return VerifiedCredential(iss, member.legal_name, digest, methods, index, result)
+
+
+def verify_vp_token(
+    vp_token: Mapping[str, Sequence[str]],
+    *,
+    ledger: RegistryClient,
+    fetch_status_list: StatusFetcher,
+    nonce: str,
+    audience: str,
+    now: int,
+    query: DcqlQuery,
+) -> dict[str, list[VerifiedCredential]]:
+    """Verify every presentation of an OpenID4VP ``vp_token`` and the query as a whole."""
+    verified: dict[str, list[VerifiedCredential]] = {}
+    for query_id, presentations in vp_token.items():
+        if query_id not in {c.id for c in query.credentials}:
+            raise PolicyError(f"the response answers a credential query {query_id!r} that was not asked")
+        verified[query_id] = [
+            verify_presentation(
+                p, ledger=ledger, fetch_status_list=fetch_status_list, nonce=nonce, audience=audience, now=now
+            )
+            for p in presentations
+        ]
+    checked = check_presentation(query, {qid: [v.result for v in items] for qid, items in verified.items()})
+    if any(checked.not_requested.values()):
+        raise PolicyError("the presentation discloses claims the request did not ask for")
+    return verified
