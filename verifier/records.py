@@ -1,0 +1,394 @@
+"""Customer KYC status records, APPI receipt records and status monitoring (SQLite, WAL).
+
+One database file, four tables:
+
+* ``verifications``: per customer (the holder's pairwise did:key), what a policy
+  established — KYC yes/no, evidence methods, issuer, ``age_over_*`` flags, licence
+  validity and categories —, when, and under which consent;
+* ``credentials``: each credential relied on, with its status list reference, its
+  current status and the ledger proof of its anchor (kept for audit);
+* ``disclosures``: the disclosed claim values themselves, only the paths disclosed —
+  the operator's customer data, kept apart from the records about it;
+* ``appi_receipts``: one row per receipt of personal data (APPI 第30条第3項), exported by
+  :meth:`CustomerStore.export_jsonl` / :meth:`CustomerStore.export_csv` (:mod:`.export`).
+
+A customer's KYC status is read from their latest verification (rules of :func:`_status`):
+
+1. No verification recorded: ``not_verified``.
+2. A credential of it revoked: ``revoked``; else one suspended: ``suspended``.
+3. The verification established no KYC (no ``jp_aml`` evidence method): ``not_verified``.
+4. A credential of it expired (``exp``) by now: ``not_verified``.
+5. Otherwise ``verified``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from identity.credentials.status_list import parse_status_reference
+from identity.errors import MalformedInput, NotFound, ProofMismatch
+from registry.client import RegistryClient
+from verifier.export import AnchorProof, write_csv, write_jsonl
+from verifier.pipeline import VerifiedCredential
+
+__all__ = ["STATUSES", "CustomerStore", "KycStatus", "consent_record", "prove_anchor"]
+
+#: Credential statuses a store keeps; ``valid`` until a status list says otherwise.
+STATUSES = ("valid", "revoked", "suspended")
+_JST = timezone(timedelta(hours=9))  # "valid today" is a day in Japan
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verifications (
+    id TEXT PRIMARY KEY, customer TEXT NOT NULL, policy TEXT NOT NULL, verified_at INTEGER NOT NULL,
+    kyc INTEGER NOT NULL, summary TEXT NOT NULL, consent TEXT
+);
+CREATE INDEX IF NOT EXISTS verifications_customer ON verifications (customer, verified_at);
+CREATE TABLE IF NOT EXISTS credentials (
+    verification TEXT NOT NULL REFERENCES verifications (id), digest TEXT NOT NULL,
+    customer TEXT NOT NULL, issuer TEXT NOT NULL, issuer_name TEXT NOT NULL, vct TEXT,
+    methods TEXT NOT NULL, exp INTEGER, status_uri TEXT, status_idx INTEGER,
+    status TEXT NOT NULL DEFAULT 'valid', status_reason TEXT, status_changed_at INTEGER,
+    anchor TEXT NOT NULL, PRIMARY KEY (verification, digest)
+);
+CREATE INDEX IF NOT EXISTS credentials_digest ON credentials (digest);
+CREATE TABLE IF NOT EXISTS disclosures (
+    verification TEXT NOT NULL REFERENCES verifications (id), digest TEXT NOT NULL,
+    claims TEXT NOT NULL, PRIMARY KEY (verification, digest)
+);
+CREATE TABLE IF NOT EXISTS appi_receipts (
+    row INTEGER PRIMARY KEY AUTOINCREMENT, verification TEXT NOT NULL REFERENCES verifications (id),
+    record TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class KycStatus:
+    """What an operator's backend needs to know about one customer."""
+
+    customer: str
+    status: str  # "verified" | "not_verified" | "revoked" | "suspended"
+    reasons: tuple[str, ...]
+    verified_at: int | None = None
+    policy: str | None = None
+    issuer: str | None = None
+    issuer_name: str | None = None
+    methods: tuple[str, ...] = ()
+    record_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``GET /customers/{id}/kyc`` answer."""
+        return {
+            "customer": self.customer, "status": self.status, "reasons": list(self.reasons),
+            "verified_at": self.verified_at, "policy": self.policy, "issuer": self.issuer,
+            "issuer_name": self.issuer_name, "methods": list(self.methods), "record_id": self.record_id,
+        }
+
+
+def consent_record(token_digest: str, receipt: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``consent`` argument of :meth:`CustomerStore.record_verification`: a verified
+    receipt's payload (``ConsentReceipt.to_json()``) with its ledger digest."""
+    return {"receipt_digest": token_digest, **receipt}
+
+
+def prove_anchor(ledger: RegistryClient, index: int, *, attempts: int = 3) -> AnchorProof:
+    """The entry at ``index`` with its inclusion proof and the signed, cosigned note of the
+    checkpoint it was proven under (the client's newest; retried if it moved meanwhile)."""
+    for _ in range(attempts):
+        entry = ledger.entry(index)
+        last = ledger.last_checkpoint
+        if last is not None and last.checkpoint == entry.checkpoint:
+            return AnchorProof.from_proven(entry, last.note)
+    raise ProofMismatch(f"no signed checkpoint note matches the proof of entry {index}")
+
+
+def _select(claims: Mapping[str, Any], paths: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The values at the disclosed ``paths`` only (a ``None`` step takes the whole array)."""
+    selected = []
+    for path in paths:
+        value: Any = claims
+        for step in path:
+            if step is None:
+                break
+            try:
+                value = value[step]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        selected.append({"path": list(path), "value": value})
+    return selected
+
+
+def _summary(credential: VerifiedCredential, today: date) -> dict[str, Any]:
+    """What one credential establishes, without personal data beyond flags and categories."""
+    claims = credential.claims
+    verification = claims.get("verified_claims", {}).get("verification", {})
+    summary: dict[str, Any] = {
+        "kyc": bool(credential.methods) and verification.get("trust_framework") == "jp_aml",
+        "methods": list(credential.methods),
+        "issuer": credential.issuer,
+        "issuer_name": credential.issuer_name,
+        "age_over": {k: v for k, v in claims.items() if k.startswith("age_over_") and isinstance(v, bool)},
+    }
+    if "categories" in claims or "date_of_expiry" in claims:
+        licence: dict[str, Any] = {"categories": claims.get("categories"), "valid": None}
+        try:
+            expiry = date.fromisoformat(claims["date_of_expiry"])
+            issued = date.fromisoformat(claims.get("date_of_issuance", "0001-01-01"))
+            licence["valid"] = issued <= today <= expiry
+        except (KeyError, TypeError, ValueError):
+            pass  # not disclosed (or not a date): validity unknown, stored as null
+        summary["licence"] = licence
+    return summary
+
+
+class CustomerStore:
+    """The verifier's records (module docstring); ``clock`` gives POSIX seconds."""
+
+    def __init__(self, db_path: Path | str, clock: Callable[[], float] = time.time) -> None:
+        self.path = str(db_path)
+        self._clock = clock
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._conn.executescript(_SCHEMA)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # a record the caller saw stored is on disk
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ recording
+
+    def record_verification(
+        self,
+        customer_did: str,
+        policy_id: str,
+        verified: list[VerifiedCredential],
+        consent: dict[str, Any] | None,
+        anchor_proofs: Mapping[str, AnchorProof],
+        *,
+        purpose: Mapping[str, str] | None = None,
+    ) -> str:
+        """Store one verification; return its record id.
+
+        ``consent`` is :func:`consent_record` of the verified receipt, or None for a plain
+        wallet (then ``purpose`` ``{"id", "text"}``, the policy's, is recorded as the purpose).
+        ``anchor_proofs`` maps every credential digest (and the receipt digest, when its
+        grant was proven) to its :class:`AnchorProof`.
+        """
+        if not verified:
+            raise ValueError("a verification relies on at least one credential")
+        missing = [v.digest for v in verified if v.digest not in anchor_proofs]
+        if missing:
+            raise ValueError(f"no anchor proof for credential {', '.join(missing)}")
+        if consent is not None:
+            digest, terms = consent.get("receipt_digest"), consent.get("purpose")
+            if not isinstance(digest, str) or not isinstance(terms, Mapping):
+                raise ValueError("a consent record needs 'receipt_digest' and 'purpose' (see consent_record)")
+            purpose = consent["purpose"]
+        now = int(self._clock())
+        today = datetime.fromtimestamp(now, _JST).date()
+        summaries = [_summary(v, today) for v in verified]
+        kyc = [s for s in summaries if s["kyc"]]
+        main = (kyc or summaries)[0]
+        summary = {
+            "kyc": bool(kyc),
+            "methods": sorted({m for s in summaries for m in s["methods"]}),
+            "issuer": main["issuer"],
+            "issuer_name": main["issuer_name"],
+            "age_over": {k: v for s in summaries for k, v in s["age_over"].items()},
+            "licence": next((s["licence"] for s in summaries if "licence" in s), None),
+            "credentials": summaries,
+        }
+        record_id = os.urandom(16).hex()
+        consent_anchor = None
+        if consent is not None and consent["receipt_digest"] in anchor_proofs:
+            consent_anchor = anchor_proofs[consent["receipt_digest"]].to_json()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO verifications VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record_id, customer_did, policy_id, now, int(bool(kyc)), _dumps(summary),
+                 None if consent is None else _dumps(consent)),
+            )
+            for credential, anchor in ((v, anchor_proofs[v.digest]) for v in verified):
+                self._insert_credential(conn, record_id, customer_did, credential, anchor)
+                receipt = {
+                    "customer": customer_did,
+                    "received_at": now,
+                    "items": [list(p) for p in credential.result.paths],
+                    "provider": {"holder": customer_did, "issuer": credential.issuer,
+                                 "issuer_name": credential.issuer_name},
+                    "policy": policy_id,
+                    "purpose": dict(purpose) if purpose is not None else None,
+                    "credential": {"digest": credential.digest, "anchor": anchor.to_json()},
+                    "consent": None if consent is None else {
+                        "receipt_digest": consent["receipt_digest"],
+                        "expires_at": consent.get("expires_at"),
+                        "updates_allowed": consent.get("updates_allowed"),
+                        "anchor": consent_anchor,
+                    },
+                }
+                conn.execute("INSERT INTO appi_receipts (verification, record) VALUES (?, ?)",
+                             (record_id, _dumps(receipt)))
+        return record_id
+
+    @staticmethod
+    def _insert_credential(
+        conn: sqlite3.Connection,
+        record_id: str,
+        customer: str,
+        credential: VerifiedCredential,
+        anchor: AnchorProof,
+    ) -> None:
+        claims = credential.claims
+        uri = idx = None
+        if "status" in claims:
+            reference = parse_status_reference(claims)
+            uri, idx = reference.uri, reference.idx
+        exp = claims.get("exp") if isinstance(claims.get("exp"), int) else None
+        conn.execute(
+            "INSERT INTO credentials (verification, digest, customer, issuer, issuer_name, vct, methods, exp,"
+            " status_uri, status_idx, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record_id, credential.digest, customer, credential.issuer, credential.issuer_name,
+             claims.get("vct"), _dumps(list(credential.methods)), exp, uri, idx, _dumps(anchor.to_json())),
+        )
+        conn.execute("INSERT INTO disclosures VALUES (?, ?, ?)",
+                     (record_id, credential.digest, _dumps(_select(claims, credential.result.paths))))
+
+    def set_credential_status(self, digest: str, status: str, reason: str) -> list[str]:
+        """Set the status of every stored copy of credential ``digest``; return the customers
+        whose records hold it. Raises :class:`NotFound` for an unknown digest."""
+        if status not in STATUSES:
+            raise ValueError(f"a credential status is one of {', '.join(STATUSES)}")
+        with self._write() as conn:
+            query = "SELECT DISTINCT customer FROM credentials WHERE digest = ?"
+            rows = conn.execute(query, (digest,)).fetchall()
+            if not rows:
+                raise NotFound(f"no stored credential has digest {digest}")
+            conn.execute(
+                "UPDATE credentials SET status = ?, status_reason = ?, status_changed_at = ?"
+                " WHERE digest = ?",
+                (status, reason, int(self._clock()), digest),
+            )
+        return sorted(r[0] for r in rows)
+
+    # ------------------------------------------------------------------ reading
+
+    def kyc_status(self, customer_did: str) -> KycStatus:
+        """The customer's KYC status from their latest verification (rules 1-5)."""
+        row = self._conn.execute(
+            "SELECT id, policy, verified_at, summary FROM verifications WHERE customer = ?"
+            " ORDER BY verified_at DESC, rowid DESC LIMIT 1", (customer_did,),
+        ).fetchone()
+        if row is None:  # 1
+            return KycStatus(customer_did, "not_verified", ("no verification is recorded for this customer",))
+        record_id, policy, verified_at, summary_text = row
+        summary = json.loads(summary_text)
+        credentials = self._conn.execute(
+            "SELECT digest, status, status_reason, exp FROM credentials WHERE verification = ?", (record_id,)
+        ).fetchall()
+        status, reasons = _status(summary, credentials, int(self._clock()))
+        return KycStatus(customer_did, status, tuple(reasons), verified_at, policy, summary["issuer"],
+                         summary["issuer_name"], tuple(summary["methods"]), record_id)
+
+    def customers(self) -> list[KycStatus]:
+        """Every customer with a record, with their KYC status, by DID."""
+        rows = self._conn.execute("SELECT DISTINCT customer FROM verifications ORDER BY customer").fetchall()
+        return [self.kyc_status(r[0]) for r in rows]
+
+    def disclosed_claims(self, record_id: str) -> dict[str, list[dict[str, Any]]]:
+        """The disclosed values of one verification, by credential digest (customer data)."""
+        rows = self._conn.execute("SELECT digest, claims FROM disclosures WHERE verification = ?",
+                                  (record_id,)).fetchall()
+        if not rows:
+            raise NotFound(f"no verification record {record_id}")
+        return {digest: json.loads(claims) for digest, claims in rows}
+
+    def monitored(self) -> list[tuple[str, str, str, int, str]]:
+        """``(digest, issuer, status_uri, status_idx, status)`` of every stored credential that
+        names a status list and is not revoked (revocation is permanent)."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT digest, issuer, status_uri, status_idx, status FROM credentials"
+            " WHERE status_uri IS NOT NULL AND status != 'revoked' ORDER BY digest"
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def appi_rows(self) -> list[dict[str, Any]]:
+        """The APPI receipt records, oldest first, each with its row number and ledger proofs."""
+        rows = self._conn.execute("SELECT row, record FROM appi_receipts ORDER BY row").fetchall()
+        return [{"row": number, **json.loads(record)} for number, record in rows]
+
+    def export_jsonl(self, path: Path | str) -> int:
+        """Write the APPI records as JSON Lines; return the number of rows."""
+        return write_jsonl(self.appi_rows(), path)
+
+    def export_csv(self, path: Path | str) -> int:
+        """Write the APPI records as CSV; return the number of rows."""
+        return write_csv(self.appi_rows(), path)
+
+
+def _status(
+    summary: Mapping[str, Any], credentials: Sequence[tuple[Any, ...]], now: int
+) -> tuple[str, list[str]]:
+    for wanted in ("revoked", "suspended"):  # 2
+        hit = [
+            f"credential {d} {wanted}: {reason or 'by its issuer'}"
+            for d, s, reason, _ in credentials
+            if s == wanted
+        ]
+        if hit:
+            return wanted, hit
+    if not summary["kyc"]:  # 3
+        return "not_verified", ["the verification established no KYC under jp_aml"]
+    expired = [f"credential {d} expired at {datetime.fromtimestamp(exp, UTC).isoformat()}"
+               for d, _, _, exp in credentials if exp is not None and exp <= now]
+    if expired:  # 4
+        return "not_verified", expired
+    methods = ", ".join(summary["methods"])
+    return "verified", [f"KYC by {summary['issuer_name']} ({methods})"]  # 5
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise MalformedInput("a record holds a value JSON cannot write") from exc
