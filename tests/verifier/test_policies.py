@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from identity.credentials.kyc import (
     Address,
@@ -48,6 +50,8 @@ ADDRESS = Address(region="東京都", locality="千代田区", country="JP")
 PERSON = PersonClaims("山田", "花子", date(1990, 4, 2), ADDRESS)
 LICENCE = DrivingLicence("123456789012", (LicenceCategory.ORDINARY,), date(2022, 5, 1), date(2027, 6, 2),
                          "東京都公安委員会")
+FIELDS = ["id", "purpose_id", "purpose", "claims", "updates_allowed", "kyc", "age_over", "licence",
+          "consent_days", "ja", "required", "evidence", "category", "valid_today"]
 EVIDENCE_METHOD = ("verified_claims", "verification", "evidence", None, "jp_aml_method")
 
 
@@ -259,3 +263,23 @@ def test_licence_valid_today() -> None:
         licence_valid_today({"categories": ["普通"], "date_of_expiry": "2027-13-01"}, "普通", TODAY)
     with pytest.raises(MalformedInput):
         licence_valid_today({"categories": ["普通"]}, "普通", TODAY)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 40) | st.sampled_from(["", "jpki", "普通", "car-sharing"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS), inner, max_size=6),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(field=st.sampled_from(FIELDS), value=JSON)
+def test_a_mangled_policy_is_refused_or_reads_back_exactly(field: str, value: Any) -> None:
+    document = default_policies()
+    document["policies"][0][field] = value
+    try:
+        parsed = parse_policies(document)
+    except MalformedInput:
+        return  # refused with our error, never another exception type
+    # accepted only if it is a valid policy: it reads back exactly as written
+    assert [p.to_json() for p in parsed.values()] == document["policies"]
