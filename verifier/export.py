@@ -270,7 +270,7 @@ def verify_export(
     report = VerifyReport()
     cache: dict[str, Checkpoint] = {}
     roots: dict[int, tuple[bytes, int]] = {}  # size -> (root, first line showing it)
-    with open(path, encoding="utf-8") as lines:
+    with open(path, "rb") as lines:  # bytes: a line that is not UTF-8 is one failing row
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
