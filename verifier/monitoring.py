@@ -61,7 +61,8 @@ def recheck(
                 cached = error
             tokens[(uri, issuer)] = cached
         if isinstance(cached, AkashiError):  # 4
-            changes.append(Change(digest, (), previous, "error", f"status list {uri}: {cached.message}"))
+            reason = f"status list {uri}: {cached.message}"
+            changes.append(Change(digest, tuple(store.holders(digest)), previous, "error", reason))
             continue
         try:  # 2
             check_status(StatusReference(idx, uri), cached)
@@ -71,7 +72,8 @@ def recheck(
         except Suspended:
             status, reason = "suspended", "the issuer's status list says suspended"
         except AkashiError as error:
-            changes.append(Change(digest, (), previous, "error", f"status list {uri}: {error.message}"))
+            reason = f"status list {uri}: {error.message}"
+            changes.append(Change(digest, tuple(store.holders(digest)), previous, "error", reason))
             continue
         if status != previous:  # 3
             customers = store.set_credential_status(digest, status, reason)

@@ -352,6 +352,11 @@ class CustomerStore:
         ).fetchall()
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
+    def holders(self, digest: str) -> list[str]:
+        """The customers whose records hold credential ``digest``."""
+        query = "SELECT DISTINCT customer FROM credentials WHERE digest = ? ORDER BY customer"
+        return [r[0] for r in self._conn.execute(query, (digest,)).fetchall()]
+
     def appi_rows(self) -> list[dict[str, Any]]:
         """The APPI receipt records, oldest first, each with its row number and ledger proofs."""
         rows = self._conn.execute("SELECT row, record FROM appi_receipts ORDER BY row").fetchall()

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from records_world import ISSUER, KYC_CLAIMS, Ledger, T, consent, credential
+from test_pipeline import World as PipelineWorld
 
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.did.did_key import did_key_from_public_key
 from identity.ledger.note import Ed25519NoteSigner
 from verifier.export import AnchorProof, verify_export
-from verifier.records import CustomerStore
+from verifier.records import CustomerStore, prove_anchor
 
 
 @pytest.fixture
@@ -208,3 +209,25 @@ def test_any_flipped_bit_is_reported_never_raised(tmp_path_factory: Any, positio
     row = json.loads(data) if report.ok else None
     if row is not None:  # accepted: the proofs and what they bind are intact
         assert row["credential"]["digest"] == verified.digest and row["provider"]["issuer"] == ISSUER
+
+
+def test_an_export_of_a_real_presentation_verifies_offline(tmp_path: Path) -> None:
+    """Real issuer and registry node: the pipeline's result, recorded with prove_anchor's proof,
+    exports to a file that verifies with only the log's and the witness's keys."""
+    world = PipelineWorld(tmp_path)
+    try:
+        verified = world.verify(world.present([("age_over_20",)]))
+        assert verified.anchor_index is not None
+        proof = prove_anchor(world.setup.ledger, verified.anchor_index)
+        store = CustomerStore(tmp_path / "c.db", lambda: float(T))
+        customer = did_key_from_public_key(world.holder.public_key)
+        store.record_verification(customer, "age-check", [verified], None, {verified.digest: proof})
+        path = tmp_path / "appi.jsonl"
+        store.export_jsonl(path)
+        store.close()
+        trust = world.setup.ledger.trust
+        report = verify_export(path, log_key_vkey=trust.log_key, witness_vkeys=trust.witnesses, k=1,
+                               origin=trust.origin)
+        assert report.ok and report.rows == 1, report.failures
+    finally:
+        world.setup.close()

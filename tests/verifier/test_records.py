@@ -138,6 +138,7 @@ def test_recheck_reports_a_list_it_cannot_trust_and_changes_nothing(store: Custo
     forged.status = ledger.status
     [change] = run(store, ledger, fetch=lambda uri: forged.status_token())
     assert change.status == "error" and STATUS_URI in change.reason
+    assert change.customers == (did_key_from_public_key(holder.public_key),)
 
     def unreachable(uri: str) -> str:
         raise RemoteError("the issuer could not be reached")
