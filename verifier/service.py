@@ -1,0 +1,196 @@
+"""The verifier service: ask for exactly what a policy needs, check everything, record it.
+
+1. The operator opens a request for a policy (:meth:`Verifier.new_request`): a DCQL
+   query from the policy, a fresh nonce and state, a signed request object served by
+   reference, and its URL (a QR code for a phone).
+2. The wallet posts its ``direct_post`` response (:meth:`Verifier.receive`): the state is
+   consumed once; every presentation goes through :mod:`verifier.pipeline`; the licence
+   must be valid today when the policy says so; the consent receipt (the akashi
+   extension) must be signed by the same holder key, name this verifier and the
+   policy's purpose, and be anchored on the ledger when the policy asks for updates.
+3. The verification is recorded per customer (their pairwise DID), with the ledger
+   proofs, and the APPI receipt record is kept; :meth:`Verifier.recheck` watches the
+   status lists afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from identity.credentials.consent import consent_digest, verify_consent_receipt
+from identity.crypto.keys import Ed25519PublicKey, RandomSource
+from identity.did.did_key import did_key_from_public_key
+from identity.did.document import signing_key
+from identity.errors import BindingError, ConsentError, NotFound, PolicyError
+from identity.protocols.oid4vp import AuthorizationError, build_response_uri_answer, parse_direct_post
+from registry.client import RegistryClient
+from verifier.config import VerifierConfig
+from verifier.identity import VerifierIdentity
+from verifier.monitoring import Change, recheck
+from verifier.pipeline import VerifiedCredential, verify_vp_token
+from verifier.policies import LICENCE_QUERY_ID, Policy, VctValues, find_policy, licence_valid_today
+from verifier.records import CustomerStore, consent_record, prove_anchor
+from verifier.requests import RequestStore, Transaction
+
+__all__ = ["Outcome", "Verifier"]
+
+StatusFetcher = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the verifier concluded about one response."""
+
+    customer: str
+    policy: str
+    record_id: str
+    claims: dict[str, dict[str, Any]]
+
+
+class Verifier:
+    """One operator's verifier over its data folder."""
+
+    def __init__(
+        self,
+        config: VerifierConfig,
+        identity: VerifierIdentity,
+        *,
+        ledger: RegistryClient,
+        policies: dict[str, Policy],
+        issuers: Sequence[str],
+        fetch_status_list: StatusFetcher,
+        clock: Callable[[], float] = time.time,
+        random: RandomSource = os.urandom,
+    ) -> None:
+        self.config = config
+        self.identity = identity
+        self.ledger = ledger
+        self.policies = policies
+        self.vct_values = VctValues.for_issuers(list(issuers))
+        self.fetch_status_list = fetch_status_list
+        self.clock = clock
+        self.random = random
+        self.url = config.public_url
+        self.requests = RequestStore(config.path("requests.db"), clock, lifetime=config.request_ttl)
+        self.customers = CustomerStore(config.path("customers.db"), clock)
+
+    def close(self) -> None:
+        """Close the stores."""
+        self.requests.close()
+        self.customers.close()
+
+    @property
+    def response_uri(self) -> str:
+        """Where wallets post their responses."""
+        return self.url + "/oid4vp/response"
+
+    # ------------------------------------------------------------------ requests
+
+    def new_request(self, policy_id: str) -> Transaction:
+        """A presentation request for ``policy_id``: signed, served by reference."""
+        policy = find_policy(self.policies, policy_id)
+        return self.requests.create(
+            policy,
+            client_id=self.identity.client_id,
+            response_uri=self.response_uri,
+            signing_key=self.identity.signing_key,
+            kid=self.identity.kid,
+            issuers=self.vct_values,
+            random=self.random,
+        )
+
+    # ------------------------------------------------------------------ responses
+
+    def receive(self, body: bytes) -> tuple[dict[str, Any], Outcome | None]:
+        """Handle a wallet's ``direct_post`` response: the answer for the wallet, and what was
+        verified (None when the person refused)."""
+        parsed = parse_direct_post(body)
+        if isinstance(parsed, AuthorizationError):
+            if parsed.state:
+                self.requests.consume(parsed.state)  # the person refused: this request is done
+            return build_response_uri_answer(), None
+        transaction = self.requests.consume(parsed.state)
+        outcome = self._verify(transaction, parsed.vp_token, parsed.akashi_consent)
+        return build_response_uri_answer(), outcome
+
+    def _verify(
+        self, transaction: Transaction, vp_token: Mapping[str, Sequence[str]], consent_token: str | None
+    ) -> Outcome:
+        policy = find_policy(self.policies, transaction.policy_id)
+        now = int(self.clock())
+        verified = verify_vp_token(
+            vp_token,
+            ledger=self.ledger,
+            fetch_status_list=self.fetch_status_list,
+            nonce=transaction.nonce,
+            audience=transaction.client_id,
+            now=now,
+            query=transaction.query,
+        )
+        holder = _one_holder(verified)
+        if policy.licence is not None and policy.licence.valid_today:
+            licence = verified.get(LICENCE_QUERY_ID, [])
+            if not licence:
+                raise PolicyError("the policy needs a driving licence credential")
+            today = (datetime.fromtimestamp(now, UTC) + timedelta(hours=9)).date()
+            licence_valid_today(licence[0].claims, policy.licence.category, today)
+        consent = self._consent(consent_token, holder, policy, now)
+        everything = [credential for items in verified.values() for credential in items]
+        proofs = {
+            credential.digest: prove_anchor(self.ledger, credential.anchor_index)
+            for credential in everything
+            if credential.anchor_index is not None
+        }
+        customer = did_key_from_public_key(holder)
+        purpose = {"id": policy.purpose_id, "ja": policy.purpose_ja, "en": policy.purpose_en}
+        record_id = self.customers.record_verification(
+            customer, policy.id, everything, consent, proofs, purpose=purpose
+        )
+        claims = {query_id: items[0].claims for query_id, items in verified.items() if items}
+        return Outcome(customer, policy.id, record_id, claims)
+
+    def _consent(
+        self, token: str | None, holder: Ed25519PublicKey, policy: Policy, now: int
+    ) -> dict[str, Any] | None:
+        """The consent receipt, verified: same holder key, this verifier, this purpose; and
+        on the ledger when the policy asks for updates."""
+        if token is None:
+            if policy.receipt_required:
+                raise ConsentError("this request asks for updates: it needs a consent receipt")
+            return None
+        receipt = verify_consent_receipt(
+            token, holder, now=now, verifier=self.identity.did, purpose=policy.purpose_id
+        )
+        digest = consent_digest(token)
+        if policy.receipt_required:
+            try:
+                self.ledger.consent(digest)
+            except NotFound:
+                raise ConsentError("the consent receipt is not anchored on the ledger") from None
+        return consent_record(digest, receipt.to_json())
+
+    # ------------------------------------------------------------------ monitoring
+
+    def recheck(self) -> list[Change]:
+        """Re-read the status lists of every stored credential; flip statuses that changed."""
+        return recheck(self.customers, self.fetch_status_list, self._issuer_key, int(self.clock()))
+
+    def _issuer_key(self, issuer: str) -> Ed25519PublicKey:
+        resolved = self.ledger.resolve_did(issuer)
+        if resolved.document is None:
+            raise PolicyError(f"the issuer {issuer} is deactivated")
+        methods = resolved.document.get("assertionMethod", [])
+        return signing_key(resolved.document, methods[0] if methods else issuer)
+
+
+def _one_holder(verified: dict[str, list[VerifiedCredential]]) -> Ed25519PublicKey:
+    """Every credential of one response must be bound to the same holder key."""
+    keys = {c.result.holder_key.raw for items in verified.values() for c in items if c.result.holder_key}
+    if len(keys) != 1:
+        raise BindingError("the presented credentials are not bound to one and the same holder key")
+    return Ed25519PublicKey(keys.pop())
