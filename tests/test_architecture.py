@@ -92,3 +92,9 @@ def test_identity_reads_no_clock_and_no_environment() -> None:
             if forbidden in text:
                 problems.append(f"{path.relative_to(ROOT)} uses {forbidden}")
     assert problems == []
+
+
+def test_test_files_have_unique_names() -> None:
+    """Test folders have no __init__.py: two test files with one name cannot both be collected."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(set(n for n in names if names.count(n) > 1)) == []
