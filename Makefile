@@ -22,6 +22,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/registry.py
 	$(PY) bench/issuance.py
+	$(PY) bench/verification.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -25,12 +25,18 @@ Steps (the comments reuse the numbers):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from identity.credentials.sdjwt import VerifiedSdJwt, verify
-from identity.credentials.status_list import check_status, parse_status_reference, verify_status_list_token
+from identity.credentials.status_list import (
+    StatusListToken,
+    check_status,
+    parse_status_reference,
+    verify_status_list_token,
+)
 from identity.crypto.encoding import b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.keys import Ed25519PublicKey
@@ -40,12 +46,39 @@ from identity.jose.jws import parse_compact_unverified
 from identity.protocols.dcql import DcqlQuery, check_presentation
 from registry.client import RegistryClient
 
-__all__ = ["EVIDENCE_METHODS", "VerifiedCredential", "verify_presentation", "verify_vp_token"]
+__all__ = ["EVIDENCE_METHODS", "TrustCache", "VerifiedCredential", "verify_presentation", "verify_vp_token"]
 
 #: AML method letter in a credential's evidence → the evidence method an issuer is accredited for.
 EVIDENCE_METHODS = {"ワ": "jpki", "ヘ": "drivers_licence_ic"}
 
 StatusFetcher = Callable[[str], str]
+
+
+class TrustCache:
+    """What the ledger and issuers said, remembered for a while so that each verification
+    need not ask again: issuer keys and accreditations for ``ttl`` seconds (a rotation or
+    removal on the ledger takes effect within that), anchors for good (an anchored entry
+    stays in an append-only log), status lists until their own ``ttl``/``exp``.
+
+    ``None`` (the default of :func:`verify_presentation`) asks every time.
+    """
+
+    def __init__(self, ttl: int = 60) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._keys: dict[tuple[str, str], tuple[Ed25519PublicKey, float]] = {}
+        self._members: dict[str, tuple[Any, float]] = {}
+        self._anchors: dict[str, Any] = {}
+        self._lists: dict[str, tuple[StatusListToken, float]] = {}
+
+    def _get(self, table: dict[Any, tuple[Any, float]], key: Any, now: float) -> Any:
+        with self._lock:
+            found = table.get(key)
+        return found[0] if found is not None and found[1] > now else None
+
+    def _put(self, table: dict[Any, tuple[Any, float]], key: Any, value: Any, until: float) -> None:
+        with self._lock:
+            table[key] = (value, until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +113,61 @@ def _issuer_of(presentation: str) -> tuple[str, str, str]:
     return iss, kid, b64url_encode(sha256(jwt.encode("ascii")))
 
 
-def _issuer_key(ledger: RegistryClient, iss: str, kid: str) -> Ed25519PublicKey:
+def _issuer_key(
+    ledger: RegistryClient, iss: str, kid: str, cache: TrustCache | None, now: int
+) -> Ed25519PublicKey:
     """Step 2."""
+    if cache is not None and (known := cache._get(cache._keys, (iss, kid), now)) is not None:
+        return known  # type: ignore[no-any-return]
     resolved = ledger.resolve_did(iss)
     if resolved.document is None:
         raise PolicyError(f"the issuer {iss} is deactivated")
-    return signing_key(resolved.document, kid)
+    key = signing_key(resolved.document, kid)
+    if cache is not None:
+        cache._put(cache._keys, (iss, kid), key, now + cache.ttl)
+    return key
+
+
+def _member(ledger: RegistryClient, iss: str, cache: TrustCache | None, now: int) -> Any:
+    if cache is not None and (known := cache._get(cache._members, iss, now)) is not None:
+        return known
+    try:
+        member = ledger.member(iss).record
+    except NotFound:
+        raise PolicyError(f"{iss} is not in the trust registry") from None
+    if cache is not None:
+        cache._put(cache._members, iss, member, now + cache.ttl)
+    return member
+
+
+def _anchor(ledger: RegistryClient, digest: str, cache: TrustCache | None) -> Any:
+    if cache is not None:
+        with cache._lock:
+            known = cache._anchors.get(digest)
+        if known is not None:
+            return known
+    try:
+        anchored = ledger.attestation(digest)
+    except NotFound:
+        raise ProofMismatch("the credential is not anchored on the ledger") from None
+    if cache is not None:
+        with cache._lock:
+            cache._anchors[digest] = anchored
+    return anchored
+
+
+def _status_list(
+    fetch: StatusFetcher, uri: str, key: Ed25519PublicKey, cache: TrustCache | None, now: int
+) -> StatusListToken:
+    if cache is not None and (known := cache._get(cache._lists, uri, now)) is not None:
+        return known  # type: ignore[no-any-return]
+    token = verify_status_list_token(fetch(uri), key, uri=uri, now=now)
+    if cache is not None:
+        until = now + (token.ttl or cache.ttl)
+        if token.exp is not None:
+            until = min(until, token.exp)
+        cache._put(cache._lists, uri, token, until)
+    return token
 
 
 def _evidence_methods(claims: Mapping[str, Any]) -> tuple[str, ...]:
@@ -105,34 +187,28 @@ def verify_presentation(
     query: DcqlQuery | None = None,
     query_id: str | None = None,
     kb_max_age: int = 300,
+    cache: TrustCache | None = None,
 ) -> VerifiedCredential:
     """Verify one presented credential (steps 1-7 above); return what it proves or raise."""
     iss, kid, digest = _issuer_of(presentation)  # 1
-    key = _issuer_key(ledger, iss, kid)  # 2
+    key = _issuer_key(ledger, iss, kid, cache, now)  # 2
     result = verify(presentation, key, now=now, nonce=nonce, aud=audience, kb_max_age=kb_max_age)  # 3
     methods = _evidence_methods(result.claims)
-    try:  # 4
-        member = ledger.member(iss).record
-    except NotFound:
-        raise PolicyError(f"{iss} is not in the trust registry") from None
+    member = _member(ledger, iss, cache, now)  # 4
     if not member.active or member.role != "issuer":
         raise PolicyError(f"{iss} is not an active issuer in the trust registry")
     unaccredited = [m for m in methods if m not in member.evidence_methods]
     if unaccredited:
         raise PolicyError(f"{member.legal_name} is not accredited for {', '.join(unaccredited)}")
-    try:  # 5
-        anchored = ledger.attestation(digest)
-    except NotFound:
-        raise ProofMismatch("the credential is not anchored on the ledger") from None
+    anchored = _anchor(ledger, digest, cache)  # 5
     if anchored.record.issuer != iss:
         raise ProofMismatch("the credential's anchor names another issuer")
     if methods and anchored.record.method not in methods:
         raise PolicyError("the credential's anchor names another evidence method")
     if "status" in result.claims:  # 6
         reference = parse_status_reference(result.claims)
-        token = fetch_status_list(reference.uri)  # the caller maps its transport failures to RemoteError
-        status_list = verify_status_list_token(token, key, uri=reference.uri, now=now)
-        check_status(reference, status_list)
+        # The fetcher maps its own transport failures to RemoteError.
+        check_status(reference, _status_list(fetch_status_list, reference.uri, key, cache, now))
     if query is not None:  # 7
         if query_id is None:
             raise TypeError("a DCQL query needs the id of the credential query answered")
@@ -153,6 +229,7 @@ def verify_vp_token(
     audience: str,
     now: int,
     query: DcqlQuery,
+    cache: TrustCache | None = None,
 ) -> dict[str, list[VerifiedCredential]]:
     """Verify every presentation of an OpenID4VP ``vp_token`` and the query as a whole."""
     verified: dict[str, list[VerifiedCredential]] = {}
@@ -161,7 +238,13 @@ def verify_vp_token(
             raise PolicyError(f"the response answers a credential query {query_id!r} that was not asked")
         verified[query_id] = [
             verify_presentation(
-                p, ledger=ledger, fetch_status_list=fetch_status_list, nonce=nonce, audience=audience, now=now
+                p,
+                ledger=ledger,
+                fetch_status_list=fetch_status_list,
+                nonce=nonce,
+                audience=audience,
+                now=now,
+                cache=cache,
             )
             for p in presentations
         ]

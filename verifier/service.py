@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,9 +31,10 @@ from identity.errors import BindingError, ConsentError, NotFound, PolicyError
 from identity.protocols.oid4vp import AuthorizationError, build_response_uri_answer, parse_direct_post
 from registry.client import RegistryClient
 from verifier.config import VerifierConfig
+from verifier.export import AnchorProof
 from verifier.identity import VerifierIdentity
 from verifier.monitoring import Change, recheck
-from verifier.pipeline import VerifiedCredential, verify_vp_token
+from verifier.pipeline import TrustCache, VerifiedCredential, verify_vp_token
 from verifier.policies import LICENCE_QUERY_ID, Policy, VctValues, find_policy, licence_valid_today
 from verifier.records import CustomerStore, consent_record, prove_anchor
 from verifier.requests import RequestStore, Transaction
@@ -77,6 +79,9 @@ class Verifier:
         self.random = random
         self.url = config.public_url
         self.requests = RequestStore(config.path("requests.db"), clock, lifetime=config.request_ttl)
+        self.cache = TrustCache()
+        self._proofs: dict[str, AnchorProof] = {}
+        self._proofs_lock = threading.Lock()
         self.customers = CustomerStore(config.path("customers.db"), clock)
 
     def close(self) -> None:
@@ -131,6 +136,7 @@ class Verifier:
             audience=transaction.client_id,
             now=now,
             query=transaction.query,
+            cache=self.cache,
         )
         holder = _one_holder(verified)
         if policy.licence is not None and policy.licence.valid_today:
@@ -142,7 +148,7 @@ class Verifier:
         consent = self._consent(consent_token, holder, policy, now)
         everything = [credential for items in verified.values() for credential in items]
         proofs = {
-            credential.digest: prove_anchor(self.ledger, credential.anchor_index)
+            credential.digest: self._anchor_proof(credential.digest, credential.anchor_index)
             for credential in everything
             if credential.anchor_index is not None
         }
@@ -173,6 +179,17 @@ class Verifier:
             except NotFound:
                 raise ConsentError("the consent receipt is not anchored on the ledger") from None
         return consent_record(digest, receipt.to_json())
+
+    def _anchor_proof(self, digest: str, index: int) -> AnchorProof:
+        """The anchor's inclusion proof for the records: one ledger read per credential (a proof
+        under an older checkpoint stays valid, so it is kept)."""
+        with self._proofs_lock:
+            known = self._proofs.get(digest)
+        if known is None:
+            known = prove_anchor(self.ledger, index)
+            with self._proofs_lock:
+                self._proofs[digest] = known
+        return known
 
     # ------------------------------------------------------------------ monitoring
 
