@@ -149,17 +149,140 @@ def run(credentials: int, verifications: int) -> list[tuple[str, float, float, f
             bench.close()
 
 
+_LOAD = r"""
+import json, sys, threading, time, httpx
+url, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+bodies = json.load(open(path))
+shares = [bodies[n::threads] for n in range(threads)]
+latencies, failures = [], []
+def run(share):
+    with httpx.Client(timeout=60) as client:
+        for body in share:
+            t0 = time.perf_counter()
+            r = client.post(url, content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                failures.append(r.text[:200])
+workers = [threading.Thread(target=run, args=(s,)) for s in shares]
+start = time.perf_counter()
+for w in workers: w.start()
+for w in workers: w.join()
+elapsed = time.perf_counter() - start
+latencies.sort()
+print(json.dumps({"rate": len(bodies) / elapsed, "p50": latencies[len(latencies) // 2] * 1000,
+                  "p99": latencies[int(len(latencies) * 0.99)] * 1000, "failures": failures[:3]}))
+"""
+
+
+def run_http(credentials: int, responses: int, threads: int) -> tuple[float, float, float]:
+    """Wallet responses posted over loopback HTTP by a second process to the verifier's
+    response endpoint (requests opened beforehand by the operator)."""
+    import json
+    import subprocess
+
+    from akashi_demo.loopback import free_port, serve_in_thread
+    from identity.credentials.sdjwt import parse_claims_unverified
+    from identity.protocols.dcql import Candidate, select_credentials
+    from identity.protocols.oid4vp import build_authorization_response
+    from registry.genesis import sign_member_entry
+    from registry.service import read_private_key
+    from registry.state import Member, Purpose
+    from verifier.app import create_app
+    from verifier.config import VerifierConfig
+    from verifier.identity import create_identity
+    from verifier.policies import default_policies, parse_policies
+    from verifier.service import Verifier
+
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        bench = Bench(folder, anchored=True)
+        try:
+            issued = _credentials(bench, credentials)
+            issuer, ledger = bench.issuer, bench.issuer.ledger
+            assert ledger is not None and bench.registry is not None
+            identity, _ = create_identity(folder / "verifier")
+            ledger.submit(identity.did_create_entry())
+            member = Member(
+                identity.did,
+                "verifier",
+                "株式会社ベンチシェア",
+                "2120901007402",
+                1,
+                purposes=(Purpose("space-sharing", "スペース利用者の本人・年齢確認"),),
+            )
+            governance = [read_private_key(p) for p in sorted((folder / "registry" / "governance").iterdir())]
+            ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
+            port = free_port()
+            config = VerifierConfig(data_dir=folder / "verifier", port=port)
+            verifier = Verifier(
+                config,
+                identity,
+                ledger=ledger,
+                policies=parse_policies(default_policies()),
+                issuers=[issuer.url],
+                fetch_status_list=lambda uri: issuer.status_token(uri.rsplit("/", 1)[1]),
+            )
+            server = serve_in_thread(create_app(verifier), port)
+            now = int(time.time())
+            bodies = []
+            for n in range(responses):
+                credential, holder = issued[n % len(issued)]
+                transaction = verifier.new_request("space-sharing")
+                claims = parse_claims_unverified(credential)
+                selection = select_credentials(transaction.query, [Candidate(claims["vct"], claims)])
+                vp_token = {
+                    qid: [
+                        present(
+                            credential,
+                            paths,
+                            holder_key=holder,
+                            nonce=transaction.nonce,
+                            aud=transaction.client_id,
+                            iat=now,
+                        )
+                        for _, paths in chosen
+                    ]
+                    for qid, chosen in selection.items()
+                }
+                bodies.append(build_authorization_response(vp_token, transaction.state))
+            warm = bodies[: len(issued)]
+            for body in warm:  # each credential's anchor proof once, as for a returning customer
+                verifier.receive(body.encode())
+            path = folder / "bodies.json"
+            path.write_text(json.dumps(bodies[len(issued) :]))
+            env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+            result = subprocess.run(
+                [sys.executable, "-c", _LOAD, f"{verifier.url}/oid4vp/response", str(path), str(threads)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
+            answer = json.loads(result.stdout.strip().splitlines()[-1])
+            if answer["failures"]:
+                raise RuntimeError(answer["failures"])
+            server.stop()
+            verifier.close()
+            return answer["rate"], answer["p50"], answer["p99"]
+        finally:
+            bench.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--credentials", type=int, default=100)
     parser.add_argument("--verifications", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=8, help="client threads of the HTTP load")
     args = parser.parse_args(argv)
     print(
         f"akashi verifier benchmark — Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} cores; {args.credentials} credentials, {args.verifications} presentations"
     )
     print(f"{'measure':52s} {'per second':>11s} {'p50 ms':>8s} {'p99 ms':>8s}")
-    for name, rate, p50, p99 in run(args.credentials, args.verifications):
+    rows = run(args.credentials, args.verifications)
+    rate, p50, p99 = run_http(args.credentials, args.verifications // 2, args.threads)
+    rows.insert(2, (f"over HTTP, {args.threads} client threads in a second process", rate, p50, p99))
+    for name, rate, p50, p99 in rows:
         print(f"{name:52s} {rate:11,.0f} {p50:8.2f} {p99:8.2f}")
     return 0
 
