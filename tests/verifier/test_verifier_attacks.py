@@ -343,11 +343,11 @@ def test_fuzzed_form_bodies_never_fail_the_server(fuzz_world: ServiceWorld, body
         JSON,
         st.dictionaries(
             st.sampled_from(["kyc", "licence", "other", ""]) | st.text(max_size=6),
-            st.lists(TOKENISH | JSON, max_size=3) | JSON,
+            st.lists(TOKENISH, min_size=1, max_size=3) | st.lists(TOKENISH | JSON, max_size=3) | JSON,
             max_size=3,
         ),
     ),
-    consent=st.none() | TOKENISH,
+    consent=st.none() | st.none() | st.none() | TOKENISH,
 )
 def test_random_vp_token_shapes_under_a_valid_state(
     fuzz_world: ServiceWorld, vp_token: Any, consent: str | None
@@ -373,11 +373,36 @@ def _flip(at: int, bit: int) -> Mutate:
     return mutate
 
 
+def _drop(at: int) -> Mutate:
+    """Remove one ``~``-separated part (a disclosure, the issuer JWT or the KB-JWT)."""
+
+    def mutate(text: str) -> str:
+        parts = text.split("~")
+        del parts[at % len(parts)]
+        return "~".join(parts)
+
+    return mutate
+
+
+def _repeat(at: int, to: int) -> Mutate:
+    """Copy one ``~``- or ``.``-separated part over another."""
+
+    def mutate(text: str) -> str:
+        separator = "~" if at % 2 else "."
+        parts = text.split(separator)
+        parts[to % len(parts)] = parts[at % len(parts)]
+        return separator.join(parts)
+
+    return mutate
+
+
 @FUZZ
 @given(
     mutation=st.one_of(
         st.builds(_truncate, st.integers(0, 10_000)),
         st.builds(_flip, st.integers(0, 10_000), st.integers(0, 6)),
+        st.builds(_drop, st.integers(0, 100)),
+        st.builds(_repeat, st.integers(0, 100), st.integers(0, 100)),
     )
 )
 def test_truncated_or_flipped_presentations_are_refused(fuzz_world: ServiceWorld, mutation: Mutate) -> None:
