@@ -1,0 +1,306 @@
+"""The verifier's HTTP contract, in process: every route is in specs/verifier-openapi.json and
+every documented operation is served; each answer, accepted or refused, has a documented
+status, media type, required headers and a body that validates against the document.
+Operator errors (and wallet-facing failed checks) are problem documents; no unexpected 500."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urljoin
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+from starlette.routing import Route
+from test_verifier_service import FORM, World
+
+from identity.protocols.oid4vp import build_error_response, parse_request_url
+from identity.schemas import SPECS_DIR
+from verifier.app import create_app
+
+OPENAPI_URI = "https://akashi.example/specs/verifier-openapi.json"
+OPENAPI: dict[str, Any] = json.loads((SPECS_DIR / "verifier-openapi.json").read_text(encoding="utf-8"))
+
+
+def _schema_registry() -> Registry:
+    resources: list[tuple[str, Resource[Any]]] = []
+    for path in SPECS_DIR.glob("*.schema.json"):
+        resource = Resource.from_contents(json.loads(path.read_text()), default_specification=DRAFT202012)
+        resources.append((resource.id() or path.name, resource))
+    resources.append((OPENAPI_URI, Resource.from_contents(OPENAPI, default_specification=DRAFT202012)))
+    return Registry().with_resources(resources)
+
+
+REGISTRY = _schema_registry()
+
+
+def _rebase(schema: Any) -> Any:
+    """A schema from inside the document, its references made absolute (resolved beside it)."""
+    if isinstance(schema, dict):
+        return {k: (urljoin(OPENAPI_URI, v) if k == "$ref" else _rebase(v)) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_rebase(item) for item in schema]
+    return schema
+
+
+def _check(schema: Any, value: Any) -> None:
+    Draft202012Validator(_rebase(schema), registry=REGISTRY).validate(value)
+
+
+def _component(value: dict[str, Any], kind: str) -> dict[str, Any]:
+    if "$ref" in value:
+        found: dict[str, Any] = OPENAPI["components"][kind][value["$ref"].rsplit("/", 1)[1]]
+        return found
+    return value
+
+
+def conforms(response: Any, path: str, method: str) -> Any:
+    """Status, media type, required headers and body are what the document says for this
+    operation; returns the parsed JSON body, or the text."""
+    operation = OPENAPI["paths"][path][method]
+    status = str(response.status_code)
+    assert status in operation["responses"], f"{method.upper()} {path} answered {status}, not documented"
+    documented = _component(operation["responses"][status], "responses")
+    for name, header in documented.get("headers", {}).items():
+        header = _component(header, "headers")
+        if header.get("required"):
+            assert name.lower() in response.headers, f"{status} lacks the {name} header"
+            _check(header["schema"], response.headers[name])
+    content = documented.get("content", {})
+    media = response.headers.get("content-type", "").split(";")[0]
+    assert media in content, f"{method.upper()} {path} {status}: {media} not documented"
+    schema = content[media]["schema"]
+    if media.endswith("json"):
+        body = response.json()
+        _check(schema, body)
+        return body
+    if media.startswith("image/png"):
+        assert response.content.startswith(b"\x89PNG")
+        return response.content
+    _check(schema, response.text)
+    return response.text
+
+
+def request_conforms(body: Any, path: str, method: str, media: str = "application/json") -> None:
+    """A request body the tests send as valid is one the document describes."""
+    _check(OPENAPI["paths"][path][method]["requestBody"]["content"][media]["schema"], body)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    w = World(tmp_path_factory.mktemp("verifier-openapi"))
+    yield w
+    w.verifier.close()
+    w.setup.close()
+
+
+# ---------------------------------------------------------------- the document itself
+
+
+def test_every_route_is_documented_and_every_documented_operation_is_served(world: World) -> None:
+    served: set[tuple[str, str]] = set()
+    for route in create_app(world.verifier).routes:
+        assert isinstance(route, Route)
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)  # Starlette's converters are not OpenAPI
+        served |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
+    documented = {(path, method) for path, item in OPENAPI["paths"].items() for method in item}
+    assert served == documented
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def _operator(path: str) -> bool:
+    return path.startswith("/admin/") or path.startswith("/customers/")
+
+
+def test_the_document_is_coherent() -> None:
+    assert OPENAPI["openapi"].startswith("3.1")
+    resolver = REGISTRY.resolver(OPENAPI_URI)
+    for reference in set(_refs(OPENAPI)):
+        resolver.lookup(reference)  # raises if a reference leads nowhere
+    for schema in OPENAPI["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    ids = [op["operationId"] for item in OPENAPI["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    for path, item in OPENAPI["paths"].items():
+        for method, operation in item.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(re.findall(r"{(\w+)}", path)), (path, method)
+            # The operator API needs the operator token everywhere, and only there.
+            assert _operator(path) == (operation.get("security") == [{"operatorToken": []}])
+            assert "500" in operation["responses"], (path, method)
+            assert _operator(path) == ("401" in operation["responses"]), (path, method)
+
+
+# ---------------------------------------------------------------- operator API
+
+
+OPERATOR_OPERATIONS = [
+    (path, method) for path, item in OPENAPI["paths"].items() for method in item if _operator(path)
+]
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic YWRtaW46YWRtaW4="])
+@pytest.mark.parametrize(("path", "method"), OPERATOR_OPERATIONS)
+def test_the_operator_api_needs_the_token(
+    world: World, path: str, method: str, authorization: str | None
+) -> None:
+    concrete = path.replace("{tid}", "x").replace("{kind}", "svg").replace("{customer}", "did:key:z6Mk")
+    headers = {"authorization": authorization} if authorization else {}
+    response = world.http.request(method, concrete, headers=headers, json={"policy": "space-sharing"})
+    assert response.status_code == 401
+    assert conforms(response, path, method)["type"].endswith("/unauthorized")
+
+
+def open_request(world: World, policy: str = "space-sharing") -> dict[str, Any]:
+    body = {"policy": policy}
+    request_conforms(body, "/admin/requests", "post")
+    response = world.http.post("/admin/requests", json=body, headers=world.admin)
+    assert response.status_code == 201, response.text
+    opened: dict[str, Any] = conforms(response, "/admin/requests", "post")
+    return opened
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"[]", 400), (b"{not json", 400), (b'{"policy": 5}', 400), (b'{"policy": "boat-sharing"}', 404)],
+    ids=["not an object", "not json", "not a string", "unknown policy"],
+)
+def test_bad_requests_to_open_are_problems(world: World, body: bytes, status: int) -> None:
+    response = world.http.post(
+        "/admin/requests", content=body, headers={**world.admin, "content-type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    conforms(response, "/admin/requests", "post")
+
+
+def test_an_opened_request_has_qr_codes_and_a_signed_request_object(world: World) -> None:
+    opened = open_request(world, "car-sharing")
+    path = "/admin/requests/{tid}/qr.{kind}"
+    svg = conforms(world.http.get(opened["qr_svg"], headers=world.admin), path, "get")
+    assert "<svg" in svg
+    png = world.http.get(f"/admin/requests/{opened['id']}/qr.png", headers=world.admin)
+    assert png.headers["content-type"] == "image/png"
+    conforms(png, path, "get")
+    unknown = world.http.get("/admin/requests/nope/qr.svg", headers=world.admin)
+    assert unknown.status_code == 404 and conforms(unknown, path, "get")["type"].endswith("/not-found")
+
+    reference = parse_request_url(opened["url"])
+    request_uri = reference.request_uri.removeprefix(world.verifier.url)
+    assert request_uri == f"/oid4vp/requests/{opened['id']}"
+    conforms(world.http.get(request_uri), "/oid4vp/requests/{tid}", "get")
+    missing = world.http.get("/oid4vp/requests/nope")
+    assert missing.status_code == 404
+    conforms(missing, "/oid4vp/requests/{tid}", "get")
+
+
+# ---------------------------------------------------------------- the wallet's side
+
+
+def test_a_presentation_is_recorded_and_every_answer_conforms(world: World) -> None:
+    opened = open_request(world)
+    answer = world.wallet_answer(opened["url"])
+    assert answer.status_code == 200, answer.text
+    conforms(answer, "/oid4vp/response", "post")
+    request_conforms(
+        dict(parse_qsl(world.last_body_for_replay())), "/oid4vp/response", "post", FORM["content-type"]
+    )
+    # Answered: the request object is no longer served, the response is not taken twice.
+    served = world.http.get(f"/oid4vp/requests/{opened['id']}")
+    assert served.status_code == 422 and conforms(served, "/oid4vp/requests/{tid}", "get")
+    replayed = world.http.post("/oid4vp/response", content=world.last_body_for_replay(), headers=FORM)
+    assert replayed.status_code == 422
+    assert conforms(replayed, "/oid4vp/response", "post")["type"].endswith("/binding")
+
+    listed = conforms(world.http.get("/admin/customers", headers=world.admin), "/admin/customers", "get")
+    customer = listed["customers"][0]["customer"]
+    kyc = conforms(
+        world.http.get(f"/customers/{customer}/kyc", headers=world.admin), "/customers/{customer}/kyc", "get"
+    )
+    assert kyc["status"] == "verified"
+    nobody = world.http.get("/customers/did:key:z6MkNobody/kyc", headers=world.admin)
+    assert conforms(nobody, "/customers/{customer}/kyc", "get")["status"] == "not_verified"
+
+    for kind, media in (("jsonl", "application/jsonl"), ("csv", "text/csv")):
+        exported = world.http.get("/admin/export", params={"format": kind}, headers=world.admin)
+        assert exported.status_code == 200 and exported.headers["content-type"].startswith(media)
+        assert conforms(exported, "/admin/export", "get")
+    bad = world.http.get("/admin/export", params={"format": "xml"}, headers=world.admin)
+    assert bad.status_code == 400 and conforms(bad, "/admin/export", "get")
+
+    changes = conforms(world.http.post("/admin/recheck", headers=world.admin), "/admin/recheck", "post")
+    assert changes == {"changes": []}
+
+
+def test_a_refusal_closes_the_request(world: World) -> None:
+    opened = open_request(world)
+    answer = world.wallet_answer(opened["url"], refuse=True)
+    assert answer.status_code == 200
+    conforms(answer, "/oid4vp/response", "post")
+    body = build_error_response("access_denied", state="unknown-state")
+    request_conforms(dict(parse_qsl(body)), "/oid4vp/response", "post", FORM["content-type"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"garbage",
+        b"vp_token=%7B%7D",
+        b"state=x",
+        b"vp_token=not-json&state=x",
+        b"vp_token=%7B%7D&state=x",
+    ],
+    ids=["empty", "garbage", "no state", "no token", "token not json", "unknown state"],
+)
+def test_malformed_responses_are_oauth_errors_never_500(world: World, body: bytes) -> None:
+    response = world.http.post("/oid4vp/response", content=body, headers=FORM)
+    assert response.status_code == 400, response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert conforms(response, "/oid4vp/response", "post")["error"] == "invalid_request"
+
+
+def test_an_oversized_response_is_a_problem(world: World) -> None:
+    response = world.http.post("/oid4vp/response", content=b"x" * (1 << 20), headers=FORM)
+    assert response.status_code == 400
+    assert conforms(response, "/oid4vp/response", "post")["type"].endswith("/malformed-input")
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_unexpected_failures_are_documented_500s(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(world.verifier, "recheck", broken)
+    response = world.http.post("/admin/recheck", headers=world.admin)
+    assert response.status_code == 500
+    assert "disk on fire" not in conforms(response, "/admin/recheck", "post").get("detail", "")
+
+
+def test_paths_and_methods_the_app_does_not_serve_are_problems(world: World) -> None:
+    problem = OPENAPI["components"]["schemas"]["Problem"]
+    for method, path, status in [
+        ("get", "/oid4vp/response", 405),
+        ("get", "/admin/recheck", 405),
+        ("get", "/nope", 404),
+    ]:
+        response = world.http.request(method, path)
+        assert response.status_code == status
+        assert response.headers["content-type"].startswith("application/problem+json")
+        _check(problem, response.json())
