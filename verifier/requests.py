@@ -151,6 +151,7 @@ class RequestStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -222,7 +223,7 @@ class RequestStore:
             tid, state, nonce, policy.id, client_id, response_uri, query, path, request_object, url,
             issued_at, issued_at + self.lifetime,
         )
-        with self._conn() as conn:  # sqlite3's context manager: commit or roll back
+        with self._write_lock, self._conn() as conn:  # sqlite3's context manager: commit or roll back
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
                 f"INSERT INTO transactions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -256,7 +257,8 @@ class RequestStore:
         """
         at = self._now(now)
         conn = self._conn()
-        with conn:
+        # In-process writers queue on a lock rather than on SQLite's sleeping busy handler.
+        with self._write_lock, conn:
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute(f"SELECT {_COLUMNS} FROM transactions WHERE state = ?", (state,)).fetchone()
             if row is None:
@@ -272,7 +274,7 @@ class RequestStore:
     def purge(self, *, now: int | float | None = None, keep: int = 86400) -> int:
         """Delete transactions that expired more than ``keep`` seconds ago; how many."""
         cutoff = self._now(now) - keep
-        with self._conn() as conn:
+        with self._write_lock, self._conn() as conn:
             conn.execute("BEGIN IMMEDIATE")
             return conn.execute("DELETE FROM transactions WHERE expires_at < ?", (cutoff,)).rowcount
 
