@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,7 +111,7 @@ class Transaction:
     @property
     def query(self) -> DcqlQuery:
         """The DCQL query that was sent (as stored, so later policy edits do not change it)."""
-        return parse_dcql_query(self.dcql_query)
+        return _parsed_query(json.dumps(self.dcql_query, sort_keys=True, ensure_ascii=False))
 
     @classmethod
     def _from_row(cls, row: tuple[Any, ...]) -> Transaction:
@@ -277,6 +278,12 @@ class RequestStore:
         with self._write_lock, self._conn() as conn:
             conn.execute("BEGIN IMMEDIATE")
             return conn.execute("DELETE FROM transactions WHERE expires_at < ?", (cutoff,)).rowcount
+
+
+@lru_cache(maxsize=256)
+def _parsed_query(text: str) -> DcqlQuery:
+    # A policy's query is the same for every request made from it: check and parse it once.
+    return parse_dcql_query(json.loads(text))
 
 
 # -- QR codes -----------------------------------------------------------------------------

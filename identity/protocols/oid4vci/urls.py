@@ -67,19 +67,15 @@ def percent_decode(text: str, *, plus_is_space: bool = True, what: str = "parame
         text = text.replace("+", " ")
     if "%" not in text:
         return text
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "%":
-            pair = text[i + 1 : i + 3]
-            if len(pair) != 2 or not set(pair) <= _HEX:
-                raise MalformedInput(f"{what} has an invalid percent escape")
-            out.append(int(pair, 16))
-            i += 3
-        else:
-            out.extend(char.encode("ascii"))
-            i += 1
+    # Split on "%": every piece after the first starts with the two hex digits of its escape.
+    pieces = text.split("%")
+    out = bytearray(pieces[0].encode("ascii"))
+    for piece in pieces[1:]:
+        pair = piece[:2]
+        if len(pair) != 2 or not set(pair) <= _HEX:
+            raise MalformedInput(f"{what} has an invalid percent escape")
+        out.append(int(pair, 16))
+        out.extend(piece[2:].encode("ascii"))
     try:
         return out.decode("utf-8")
     except UnicodeDecodeError as exc:
