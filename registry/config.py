@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from identity.settings import layer_settings
 
 __all__ = ["RegistryConfig", "from_sources"]
 
@@ -73,49 +75,9 @@ class RegistryConfig:
         return self.data_dir / "witness.key"
 
 
-def _convert(name: str, raw: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
-        return raw.lower() in {"1", "true", "yes"}
-    if isinstance(current, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be an integer, not {raw!r}") from None
-    if isinstance(current, float):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be a number, not {raw!r}") from None
-    if isinstance(current, Path):
-        return Path(raw)
-    return raw
-
-
 def from_sources(
     flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> RegistryConfig:
-    """A config from ``flags`` (highest), then ``environ`` (``AKASHI_REGISTRY_*``), then defaults.
-
-    Unknown ``AKASHI_REGISTRY_*`` variables are refused, so a typo does not pass silently.
-    """
-    config = RegistryConfig()
-    known = {f.name for f in fields(RegistryConfig)}
-    env = os.environ if environ is None else environ
-    changes: dict[str, Any] = {}
-    for key, raw in env.items():
-        if not key.startswith(_ENV_PREFIX):
-            continue
-        name = key[len(_ENV_PREFIX) :].lower()
-        if name not in known:
-            raise ValueError(f"unknown setting {key}")
-        changes[name] = _convert(name, raw, getattr(config, name))
-    for name, value in (flags or {}).items():
-        if value is None:
-            continue
-        if name not in known:
-            raise ValueError(f"unknown setting {name}")
-        current = getattr(config, name)
-        changes[name] = Path(value) if isinstance(current, Path) else value
-    return replace(config, **changes)
+    """A config from ``flags`` (highest), ``AKASHI_REGISTRY_*`` variables
+    (``os.environ`` unless ``environ`` is given), then defaults; unknown names are refused."""
+    return layer_settings(RegistryConfig(), _ENV_PREFIX, os.environ if environ is None else environ, flags)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from identity.settings import layer_settings
 
 __all__ = ["VerifierConfig", "from_sources"]
 
@@ -40,36 +42,9 @@ class VerifierConfig:
         return self.data_dir / name
 
 
-def _convert(name: str, raw: str, current: Any) -> Any:
-    if isinstance(current, bool):
-        return raw.lower() in {"1", "true", "yes"}
-    if isinstance(current, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be an integer, not {raw!r}") from None
-    if isinstance(current, Path):
-        return Path(raw)
-    return raw
-
-
 def from_sources(
     flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> VerifierConfig:
-    """A config from ``flags`` (highest), ``AKASHI_VERIFIER_*`` variables, then defaults."""
-    config = VerifierConfig()
-    known = {f.name for f in fields(VerifierConfig)}
-    changes: dict[str, Any] = {}
-    for key, raw in (os.environ if environ is None else environ).items():
-        if key.startswith(_ENV_PREFIX):
-            name = key[len(_ENV_PREFIX) :].lower()
-            if name not in known:
-                raise ValueError(f"unknown setting {key}")
-            changes[name] = _convert(name, raw, getattr(config, name))
-    for name, value in (flags or {}).items():
-        if value is None:
-            continue
-        if name not in known:
-            raise ValueError(f"unknown setting {name}")
-        changes[name] = Path(value) if isinstance(getattr(config, name), Path) else value
-    return replace(config, **changes)
+    """A config from ``flags`` (highest), ``AKASHI_VERIFIER_*`` variables
+    (``os.environ`` unless ``environ`` is given), then defaults; unknown names are refused."""
+    return layer_settings(VerifierConfig(), _ENV_PREFIX, os.environ if environ is None else environ, flags)
