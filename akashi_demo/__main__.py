@@ -1,19 +1,24 @@
-"""``akashi-demo``: a narrated walk through the identity core.
+"""``akashi-demo``: the whole story, narrated, on services running on loopback.
 
-For now the walk runs in one process on the pure core (no services yet; the
-issuer, verifier and registry services replace these steps with real HTTP
-calls as they land). Every step is checked; the demo exits non-zero if any
-check fails.
+A registry node (SQLite, with its witness) and the issuer service start on
+127.0.0.1 in this process; the counter and the wallet talk to them over HTTP.
+Every step is checked; the demo exits non-zero if any check fails.
 
-1. The holder creates her wallet root (did:akashi, 1 of 2 with a paper
-   recovery key) and a pairwise did:key for the car-sharing operator.
-2. The issuer issues a KYC credential (SD-JWT VC, OpenID Identity Assurance
-   ``verified_claims`` under ``jp_aml``) with every personal claim selectively
-   disclosable.
-3. The operator asks for "over 20" and her family name, with a fresh nonce.
-4. The wallet presents exactly those two, with key binding.
-5. The operator verifies, and the demo shows what it saw and what it did not.
-6. A tampered and a replayed presentation are refused.
+1. A consortium starts its ledger; the holder creates her wallet root
+   (did:akashi, next keys 1 of 2: a paper recovery key and a second device)
+   and a pairwise did:key for the car-sharing operator.
+2. An identity provider creates its DID on the ledger and is accredited for
+   JPKI checks by two governance keys.
+3. Her My Number card (from a locally generated JPKI test CA) signs the
+   issuer's challenge over the admin API; the issuer verifies chain and CRL.
+4. Her wallet receives the KYC credential by OpenID4VCI (pre-authorized code,
+   two copies bound to two keys); each copy's digest is anchored on the ledger.
+5. The operator asks for "over 20" and her family name with a fresh nonce;
+   the wallet presents exactly those two, with key binding.
+6. The operator resolves the issuer's key, its accreditation and the
+   credential's anchor from the ledger, all proven, and verifies; a tampered
+   and a replayed presentation are refused; no personal value is in the
+   registry's database files.
 """
 
 from __future__ import annotations
@@ -34,11 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry
-from identity.credentials.kyc import (
-    Address,
-    PersonClaims,
-)
-from identity.credentials.sdjwt import SD, present, verify
+from identity.credentials.sdjwt import present, verify
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.jcs import canonicalize
@@ -61,20 +62,6 @@ from registry.client import ClientTrust, RegistryClient
 from registry.genesis import sign_member_entry
 from registry.state import Member
 
-PERSON = PersonClaims(
-    family_name="山田",
-    given_name="花子",
-    birthdate=date(1998, 7, 15),
-    address=Address(
-        formatted="東京都千代田区霞が関2-1-2",
-        region="東京都",
-        locality="千代田区",
-        street_address="霞が関2-1-2",
-        country="JP",
-    ),
-    gender="female",
-)
-VCT = "https://akashi.example/vct/kyc"
 #: Values that must never reach a verifier that did not ask for them.
 SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female"]
 HANAKO_CARD = CardHolder(
@@ -103,31 +90,6 @@ class Narrator:
             self.failures += 1
 
 
-def selectively_disclosable(claims: dict[str, Any]) -> dict[str, Any]:
-    """Mark every personal value of a KYC credential as selectively disclosable.
-
-    What stays visible: the trust framework, verification time and process,
-    and each evidence's type and anti-money-laundering method letter, so that
-    "verified under jp_aml by method ワ" can be proven without any personal data.
-    """
-    verified = claims["verified_claims"]
-    evidence = []
-    for item in verified["verification"]["evidence"]:
-        visible = {"type", "jp_aml_method"}
-        evidence.append({k: v if k in visible else SD(v) for k, v in item.items()})
-    person = {k: SD(v) for k, v in verified["claims"].items()}
-    if "address" in verified["claims"]:
-        person["address"] = SD({k: SD(v) for k, v in verified["claims"]["address"].items()})
-    return {
-        "verified_claims": {
-            "verification": {**verified["verification"], "evidence": evidence},
-            "claims": person,
-        },
-        "age_over_18": SD(claims["age_over_18"]),
-        "age_over_20": SD(claims["age_over_20"]),
-    }
-
-
 def decoded_parts(presentation: str) -> str:
     """Everything a verifier receives, decoded to text, to search for personal data."""
     texts = []
@@ -142,17 +104,16 @@ def decoded_parts(presentation: str) -> str:
 
 def run(now: int, workdir: Path) -> int:
     n = Narrator()
-    today = datetime.fromtimestamp(now, UTC).date()
 
     n.title("A consortium of operators starts its ledger (a registry node on loopback)")
     registry = LoopbackRegistry(workdir / "registry", clock=lambda: now)
     try:
-        return _story(n, now, today, registry, workdir)
+        return _story(n, now, registry, workdir)
     finally:
         registry.stop()
 
 
-def _story(n: Narrator, now: int, today: date, registry: LoopbackRegistry, workdir: Path) -> int:
+def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> int:
     genesis = registry.genesis
     witness_key = registry.service.witness_verifier.vkey
     n.say(f"node {registry.url}, log {genesis.origin}")
