@@ -7,13 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 from node_harness import Harness
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from openapi_contract import OpenApiContract
 from rules_world import Base, base
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
@@ -24,7 +21,6 @@ from identity.crypto.keys import Ed25519PrivateKey
 from identity.ledger.checkpoint import verify_checkpoint
 from identity.ledger.merkle import leaf_hash, verify_consistency
 from identity.ledger.proofs import parse_consistency_proof, parse_inclusion_proof
-from identity.schemas import SPECS_DIR
 from registry import tiles
 from registry.app import create_app
 from registry.witness import Witness
@@ -33,48 +29,9 @@ from registry.witness_store import MemoryWitnessStore
 
 SCENARIO: Base = base()
 HISTORY = SCENARIO.world.history
-OPENAPI = json.loads((SPECS_DIR / "registry-openapi.json").read_text(encoding="utf-8"))
-
-
-def _schema_registry() -> Registry:
-    resources = [
-        (path.name, Resource.from_contents(json.loads(path.read_text()), default_specification=DRAFT202012))
-        for path in SPECS_DIR.glob("*.schema.json")
-    ]
-    resources.append(("openapi", Resource.from_contents(OPENAPI, default_specification=DRAFT202012)))
-    return Registry().with_resources(resources)
-
-
-REGISTRY = _schema_registry()
-
-
-def conforms(response: Any, path: str, method: str) -> None:
-    """The response's status and body are what the OpenAPI document says for this operation."""
-    operation = OPENAPI["paths"][path][method]
-    status = str(response.status_code)
-    assert status in operation["responses"], f"{method.upper()} {path} answered {status}, not documented"
-    documented = operation["responses"][status]
-    if "$ref" in documented:
-        documented = OPENAPI["components"]["responses"][documented["$ref"].rsplit("/", 1)[1]]
-    content = documented.get("content", {})
-    media = response.headers["content-type"].split(";")[0]
-    assert media in content or not content, f"{media} not documented for {status}"
-    schema = content.get(media, {}).get("schema")
-    if schema and media.endswith("json"):
-        # Component references inside the document resolve against the document itself.
-        validator = Draft202012Validator(_rebase(schema), registry=REGISTRY)
-        validator.validate(response.json())
-
-
-def _rebase(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {
-            k: ("openapi" + v if k == "$ref" and v.startswith("#/") else _rebase(v))
-            for k, v in schema.items()
-        }
-    if isinstance(schema, list):
-        return [_rebase(item) for item in schema]
-    return schema
+CONTRACT = OpenApiContract("registry-openapi.json")
+OPENAPI = CONTRACT.document
+conforms = CONTRACT.conforms
 
 
 @pytest.fixture

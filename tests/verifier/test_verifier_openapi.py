@@ -5,89 +5,27 @@ Operator errors (and wallet-facing failed checks) are problem documents; no unex
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urljoin
+from urllib.parse import parse_qsl
 
 import pytest
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from openapi_contract import OpenApiContract
 from starlette.routing import Route
 from test_verifier_service import FORM, World
 
 from identity.protocols.oid4vp import build_error_response, parse_request_url
-from identity.schemas import SPECS_DIR
 from verifier.app import create_app
 
-OPENAPI_URI = "https://akashi.example/specs/verifier-openapi.json"
-OPENAPI: dict[str, Any] = json.loads((SPECS_DIR / "verifier-openapi.json").read_text(encoding="utf-8"))
-
-
-def _schema_registry() -> Registry:
-    resources: list[tuple[str, Resource[Any]]] = []
-    for path in SPECS_DIR.glob("*.schema.json"):
-        resource = Resource.from_contents(json.loads(path.read_text()), default_specification=DRAFT202012)
-        resources.append((resource.id() or path.name, resource))
-    resources.append((OPENAPI_URI, Resource.from_contents(OPENAPI, default_specification=DRAFT202012)))
-    return Registry().with_resources(resources)
-
-
-REGISTRY = _schema_registry()
-
-
-def _rebase(schema: Any) -> Any:
-    """A schema from inside the document, its references made absolute (resolved beside it)."""
-    if isinstance(schema, dict):
-        return {k: (urljoin(OPENAPI_URI, v) if k == "$ref" else _rebase(v)) for k, v in schema.items()}
-    if isinstance(schema, list):
-        return [_rebase(item) for item in schema]
-    return schema
-
-
-def _check(schema: Any, value: Any) -> None:
-    Draft202012Validator(_rebase(schema), registry=REGISTRY).validate(value)
-
-
-def _component(value: dict[str, Any], kind: str) -> dict[str, Any]:
-    if "$ref" in value:
-        found: dict[str, Any] = OPENAPI["components"][kind][value["$ref"].rsplit("/", 1)[1]]
-        return found
-    return value
-
-
-def conforms(response: Any, path: str, method: str) -> Any:
-    """Status, media type, required headers and body are what the document says for this
-    operation; returns the parsed JSON body, or the text."""
-    operation = OPENAPI["paths"][path][method]
-    status = str(response.status_code)
-    assert status in operation["responses"], f"{method.upper()} {path} answered {status}, not documented"
-    documented = _component(operation["responses"][status], "responses")
-    for name, header in documented.get("headers", {}).items():
-        header = _component(header, "headers")
-        if header.get("required"):
-            assert name.lower() in response.headers, f"{status} lacks the {name} header"
-            _check(header["schema"], response.headers[name])
-    content = documented.get("content", {})
-    media = response.headers.get("content-type", "").split(";")[0]
-    assert media in content, f"{method.upper()} {path} {status}: {media} not documented"
-    schema = content[media]["schema"]
-    if media.endswith("json"):
-        body = response.json()
-        _check(schema, body)
-        return body
-    if media.startswith("image/png"):
-        assert response.content.startswith(b"\x89PNG")
-        return response.content
-    _check(schema, response.text)
-    return response.text
-
-
-def request_conforms(body: Any, path: str, method: str, media: str = "application/json") -> None:
-    """A request body the tests send as valid is one the document describes."""
-    _check(OPENAPI["paths"][path][method]["requestBody"]["content"][media]["schema"], body)
+CONTRACT = OpenApiContract("verifier-openapi.json")
+OPENAPI_URI = CONTRACT.uri
+OPENAPI = CONTRACT.document
+REGISTRY = CONTRACT.registry
+conforms = CONTRACT.conforms
+request_conforms = CONTRACT.request_conforms
+_check = CONTRACT.check
 
 
 @pytest.fixture(scope="module")
