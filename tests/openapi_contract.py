@@ -4,12 +4,15 @@ tests send as valid) match what the document says for its operation?"""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from starlette.routing import BaseRoute, Route
 
 from identity.schemas import SPECS_DIR
 
@@ -75,3 +78,46 @@ class OpenApiContract:
     def request_conforms(self, body: Any, path: str, method: str, media: str = "application/json") -> None:
         """A request body the tests send as valid is one the document describes."""
         self.check(self.document["paths"][path][method]["requestBody"]["content"][media]["schema"], body)
+
+    def documented_operations(self) -> set[tuple[str, str]]:
+        """Every (path, method) the document describes."""
+        return {(path, method) for path, item in self.document["paths"].items() for method in item}
+
+    def check_coherent(self) -> None:
+        """Every reference resolves, every component schema is a valid schema, operation ids
+        are unique and each path's parameters are the ones its template names."""
+        resolver = self.registry.resolver(self.uri)
+        for reference in set(_references(self.document)):
+            resolver.lookup(reference)  # raises if a reference leads nowhere
+        for schema in self.document["components"]["schemas"].values():
+            Draft202012Validator.check_schema(schema)
+        ids = [op["operationId"] for item in self.document["paths"].values() for op in item.values()]
+        assert len(ids) == len(set(ids))
+        for path, item in self.document["paths"].items():
+            for method, operation in item.items():
+                declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+                assert declared == set(re.findall(r"{(\w+)}", path)), (path, method)
+                assert operation["responses"], (path, method)
+
+
+def served_operations(routes: Sequence[BaseRoute]) -> set[tuple[str, str]]:
+    """Every (path, method) a Starlette app's routes serve, its path converters written the
+    OpenAPI way (``{tid:str}`` as ``{tid}``); HEAD is implied by GET."""
+    served: set[tuple[str, str]] = set()
+    for route in routes:
+        assert isinstance(route, Route), route
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)
+        served |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
+    return served
+
+
+def _references(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
