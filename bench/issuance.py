@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from starlette.testclient import TestClient
 
-from akashi_demo.loopback import serve_in_thread
+from akashi_demo.loopback import free_port, serve_in_thread
 from identity.credentials.kyc import Address, JpkiEvidence, PersonClaims, Verification, kyc_claims
 from identity.credentials.sdjwt import issue
 from identity.crypto.keys import Ed25519PrivateKey
@@ -88,7 +88,10 @@ class Bench:
                 ledger = RegistryClient(self.registry_server.url, trust=trust)
             else:
                 ledger = RegistryClient(client=TestClient(registry_app), trust=trust)
-        self.config = replace(IssuerConfig(data_dir=folder / "issuer"), batch_size=50)
+        # Over HTTP the port is chosen first: the issuer writes its URL into every credential
+        # (status list URIs, vct).
+        port = free_port() if http else IssuerConfig().port
+        self.config = replace(IssuerConfig(data_dir=folder / "issuer", port=port), batch_size=50)
         identity, _ = create_identity(self.config.data_dir)
         self.issuer = Issuer(self.config, identity, jpki_trust=None, licence_trust=None, ledger=ledger)
         if ledger is not None and self.registry is not None:
@@ -97,10 +100,7 @@ class Bench:
                 identity.did, "issuer", "株式会社ベンチ", "4010001234567", 1, evidence_methods=("jpki",)
             )
             ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
-        self.server = serve_in_thread(create_app(self.issuer)) if http else None
-        if http:
-            self.config = replace(self.config, url=self.server.url)  # type: ignore[union-attr]
-            self.issuer.url = self.server.url  # type: ignore[union-attr]
+        self.server = serve_in_thread(create_app(self.issuer), port) if http else None
         self.http = TestClient(create_app(self.issuer)) if not http else None
 
     def offers(self, count: int) -> list[str]:

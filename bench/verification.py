@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,6 +37,7 @@ from identity.crypto.keys import Ed25519PrivateKey
 from identity.protocols.dcql import claim, credential_set, dcql_query, sd_jwt_credential
 from verifier.pipeline import TrustCache, verify_presentation
 
+ROOT = Path(__file__).resolve().parent.parent
 AUDIENCE = "decentralized_identifier:did:akashi:QmBenchVerifier"
 
 
@@ -150,19 +152,23 @@ def run(credentials: int, verifications: int) -> list[tuple[str, float, float, f
 
 
 _LOAD = r"""
-import json, sys, threading, time, httpx
-url, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import http.client, json, sys, threading, time, urllib.parse
+url, path, threads = urllib.parse.urlsplit(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 bodies = json.load(open(path))
 shares = [bodies[n::threads] for n in range(threads)]
 latencies, failures = [], []
 def run(share):
-    with httpx.Client(timeout=60) as client:
-        for body in share:
-            t0 = time.perf_counter()
-            r = client.post(url, content=body, headers={"content-type": "application/x-www-form-urlencoded"})
-            latencies.append(time.perf_counter() - t0)
-            if r.status_code != 200:
-                failures.append(r.text[:200])
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    for body in share:
+        t0 = time.perf_counter()
+        connection.request("POST", url.path, body=body.encode(),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        text = response.read()
+        latencies.append(time.perf_counter() - t0)
+        if response.status != 200:
+            failures.append(text[:200].decode(errors="replace"))
+    connection.close()
 workers = [threading.Thread(target=run, args=(s,)) for s in shares]
 start = time.perf_counter()
 for w in workers: w.start()
@@ -174,97 +180,123 @@ print(json.dumps({"rate": len(bodies) / elapsed, "p50": latencies[len(latencies)
 """
 
 
-def run_http(credentials: int, responses: int, threads: int) -> tuple[float, float, float]:
-    """Wallet responses posted over loopback HTTP by a second process to the verifier's
-    response endpoint (requests opened beforehand by the operator)."""
+def _wait_for(url: str, process: Any, seconds: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the verifier exited: {process.stderr.read()}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answers at {url}")
+
+
+def _post_all(url: str, bodies: list[str], folder: Path, threads: int) -> dict[str, Any]:
     import json
     import subprocess
 
-    from akashi_demo.loopback import free_port, serve_in_thread
+    path = folder / "bodies.json"
+    path.write_text(json.dumps(bodies))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD, url, str(path), str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    if answer["failures"]:
+        raise RuntimeError(answer["failures"])
+    return answer
+
+
+def run_http(credentials: int, responses: int, threads: int, workers: int) -> tuple[float, float, float]:
+    """Wallet responses posted over loopback HTTP by a second process to the response
+    endpoint of ``akashi-verifier serve --workers N`` (a third process and its workers),
+    as an operator deploys it; the registry and the issuer answer from this process.
+    The requests are opened beforehand through the same data folder; every worker is
+    warmed first with each credential once (a returning customer's anchor is known)."""
+    import json
+    import subprocess
+
+    from akashi_demo.loopback import free_port
     from identity.credentials.sdjwt import parse_claims_unverified
     from identity.protocols.dcql import Candidate, select_credentials
     from identity.protocols.oid4vp import build_authorization_response
     from registry.genesis import sign_member_entry
     from registry.service import read_private_key
     from registry.state import Member, Purpose
-    from verifier.app import create_app
     from verifier.config import VerifierConfig
-    from verifier.identity import create_identity
-    from verifier.policies import default_policies, parse_policies
-    from verifier.service import Verifier
+    from verifier.setup import close_verifier, open_verifier
 
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
-        bench = Bench(folder, anchored=True)
+        bench = Bench(folder, anchored=True, http=True)
+        server = None
         try:
             issued = _credentials(bench, credentials)
-            issuer, ledger = bench.issuer, bench.issuer.ledger
-            assert ledger is not None and bench.registry is not None
-            identity, _ = create_identity(folder / "verifier")
-            ledger.submit(identity.did_create_entry())
-            member = Member(
-                identity.did,
-                "verifier",
-                "株式会社ベンチシェア",
-                "2120901007402",
-                1,
-                purposes=(Purpose("space-sharing", "スペース利用者の本人・年齢確認"),),
-            )
-            governance = [read_private_key(p) for p in sorted((folder / "registry" / "governance").iterdir())]
-            ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
+            assert bench.registry is not None and bench.registry_server is not None
+            assert bench.server is not None
+            registry = bench.registry
             port = free_port()
-            config = VerifierConfig(data_dir=folder / "verifier", port=port)
-            verifier = Verifier(
-                config,
-                identity,
-                ledger=ledger,
-                policies=parse_policies(default_policies()),
-                issuers=[issuer.url],
-                fetch_status_list=lambda uri: issuer.status_token(uri.rsplit("/", 1)[1]),
-            )
-            server = serve_in_thread(create_app(verifier), port)
-            now = int(time.time())
-            bodies = []
-            for n in range(responses):
-                credential, holder = issued[n % len(issued)]
-                transaction = verifier.new_request("space-sharing")
-                claims = parse_claims_unverified(credential)
-                selection = select_credentials(transaction.query, [Candidate(claims["vct"], claims)])
-                vp_token = {
-                    qid: [
-                        present(
-                            credential,
-                            paths,
-                            holder_key=holder,
-                            nonce=transaction.nonce,
-                            aud=transaction.client_id,
-                            iat=now,
-                        )
-                        for _, paths in chosen
-                    ]
-                    for qid, chosen in selection.items()
-                }
-                bodies.append(build_authorization_response(vp_token, transaction.state))
-            warm = bodies[: len(issued)]
-            for body in warm:  # each credential's anchor proof once, as for a returning customer
-                verifier.receive(body.encode())
-            path = folder / "bodies.json"
-            path.write_text(json.dumps(bodies[len(issued) :]))
-            env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-            result = subprocess.run(
-                [sys.executable, "-c", _LOAD, f"{verifier.url}/oid4vp/response", str(path), str(threads)],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=True,
-            )
-            answer = json.loads(result.stdout.strip().splitlines()[-1])
-            if answer["failures"]:
-                raise RuntimeError(answer["failures"])
-            server.stop()
-            verifier.close()
+            url = f"http://127.0.0.1:{port}"
+            data = folder / "verifier"
+            cli = [sys.executable, "-m", "verifier.cli"]
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            init = subprocess.run(
+                [*cli, "init", "--data", str(data), "--url", url, "--registry", bench.registry_server.url,
+                 "--genesis", str(registry.config.genesis_file), "--witness", registry.witness_verifier.vkey,
+                 "--k", "1", "--issuer", bench.server.url, "--legal-name", "株式会社ベンチシェア", "--json"],
+                capture_output=True, text=True, env=env, check=True,
+            )  # fmt: skip
+            did = json.loads(init.stdout)["did"]
+            subprocess.run([*cli, "register", "--data", str(data)], capture_output=True, env=env, check=True)
+            member = Member(
+                did, "verifier", "株式会社ベンチシェア", "2120901007402", 1,
+                purposes=(Purpose("space-sharing", "スペース利用者の本人・年齢確認"),),
+            )  # fmt: skip
+            governance = [read_private_key(p) for p in sorted((folder / "registry" / "governance").iterdir())]
+            assert bench.issuer.ledger is not None
+            bench.issuer.ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
+            server = subprocess.Popen(
+                [*cli, "serve", "--data", str(data), "--port", str(port), "--workers", str(workers),
+                 "--recheck-every", "0"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            )  # fmt: skip
+            _wait_for(url + "/oid4vp/requests/none", server)
+            operator = open_verifier(VerifierConfig(data_dir=data, port=port, url=url))
+            try:
+                now = int(time.time())
+                warm = credentials * workers * 2
+                bodies = []
+                for n in range(warm + responses):
+                    credential, holder = issued[n % len(issued)]
+                    transaction = operator.new_request("space-sharing")
+                    claims = parse_claims_unverified(credential)
+                    selection = select_credentials(transaction.query, [Candidate(claims["vct"], claims)])
+                    vp_token = {
+                        qid: [
+                            present(credential, paths, holder_key=holder, nonce=transaction.nonce,
+                                    aud=transaction.client_id, iat=now)
+                            for _, paths in chosen
+                        ]
+                        for qid, chosen in selection.items()
+                    }  # fmt: skip
+                    bodies.append(build_authorization_response(vp_token, transaction.state))
+            finally:
+                close_verifier(operator)
+            _post_all(url + "/oid4vp/response", bodies[:warm], folder, threads)
+            answer = _post_all(url + "/oid4vp/response", bodies[warm:], folder, threads)
             return answer["rate"], answer["p50"], answer["p99"]
         finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
             bench.close()
 
 
@@ -272,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--credentials", type=int, default=100)
     parser.add_argument("--verifications", type=int, default=3000)
-    parser.add_argument("--threads", type=int, default=8, help="client threads of the HTTP load")
+    parser.add_argument("--threads", type=int, default=16, help="client threads of the HTTP load")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="verifier processes")
     args = parser.parse_args(argv)
     print(
         f"akashi verifier benchmark — Python {platform.python_version()}, {platform.machine()}, "
@@ -280,8 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'measure':52s} {'per second':>11s} {'p50 ms':>8s} {'p99 ms':>8s}")
     rows = run(args.credentials, args.verifications)
-    rate, p50, p99 = run_http(args.credentials, args.verifications // 2, args.threads)
-    rows.insert(2, (f"over HTTP, {args.threads} client threads in a second process", rate, p50, p99))
+    for n, workers in enumerate(sorted({1, args.workers})):
+        rate, p50, p99 = run_http(args.credentials, args.verifications // 2, args.threads, workers)
+        where = f"serve --workers {workers}, {args.threads} client threads"
+        rows.insert(2 + n, (f"over HTTP: {where}", rate, p50, p99))
     for name, rate, p50, p99 in rows:
         print(f"{name:52s} {rate:11,.0f} {p50:8.2f} {p99:8.2f}")
     return 0

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hmac
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -56,8 +57,8 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(verifier: Verifier) -> Starlette:
-    """The ASGI app serving ``verifier``."""
+def create_app(verifier: Verifier, *, on_close: Callable[[], None] | None = None) -> Starlette:
+    """The ASGI app serving ``verifier``; ``on_close`` runs when the server shuts down."""
     limit = verifier.config.max_body_bytes
 
     def guarded(handler: Handler, *, admin: bool = False) -> Handler:
@@ -181,7 +182,13 @@ def create_app(verifier: Verifier) -> Starlette:
             headers=headers,
         )
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_close is not None:
+            on_close()
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
 
 
 def _check_admin(verifier: Verifier, authorization: str | None) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+
 from identity.errors import AkashiError
 from verifier.config import VerifierConfig, from_sources
 from verifier.export import verify_export
@@ -138,19 +140,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from verifier.app import create_app
 
     config = _config(args)
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    # This process's verifier checks the folder before anything listens, and runs the
+    # rechecks: once for the service, not once per worker.
     verifier = open_verifier(config)
     stop = threading.Event()
     if args.recheck_every > 0:
         threading.Thread(
             target=_recheck_loop, args=(verifier, args.recheck_every, stop), name="recheck", daemon=True
         ).start()
-    print(f"akashi-verifier {verifier.identity.did} serving {config.public_url}", flush=True)
+    workers = f" with {args.workers} worker processes" if args.workers > 1 else ""
+    print(f"akashi-verifier {verifier.identity.did} serving {config.public_url}{workers}", flush=True)
     try:
-        uvicorn.run(create_app(verifier), host=config.host, port=config.port, log_level="warning")
+        if args.workers == 1:
+            uvicorn.run(create_app(verifier), host=config.host, port=config.port, log_level="warning")
+        else:
+            # Worker processes open the same folder (SQLite in WAL mode is shared safely;
+            # single use of a request's state is a database transaction, not process memory).
+            os.environ.update(_environment(config))
+            uvicorn.run(
+                "verifier.cli:worker_app",
+                factory=True,
+                workers=args.workers,
+                host=config.host,
+                port=config.port,
+                log_level="warning",
+            )
     finally:
         stop.set()
         close_verifier(verifier)
     return 0
+
+
+def _environment(config: VerifierConfig) -> dict[str, str]:
+    """``config`` as the ``AKASHI_VERIFIER_*`` variables :func:`from_sources` reads back."""
+    return {
+        "AKASHI_VERIFIER_" + name.upper(): str(getattr(config, name))
+        for name in VerifierConfig.__dataclass_fields__
+    }
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process of ``serve --workers N``: its own verifier over the
+    folder the supervising ``serve`` named in the environment."""
+    from verifier.app import create_app
+
+    verifier = open_verifier(from_sources())
+    return create_app(verifier, on_close=lambda: close_verifier(verifier))
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -292,6 +329,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None)
     p.add_argument(
         "--recheck-every", type=float, default=3600.0, help="seconds between status rechecks (0: never)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes answering HTTP (one per core is a good start)"
     )
     p = command("request", cmd_request, "open a presentation request for a policy; print its URL")
     p.add_argument("policy", help="a policy id of policies.json")

@@ -68,6 +68,11 @@ class AnchorProof:
     envelope: Mapping[str, Any]
     proof: InclusionProof
     checkpoint_note: str
+    #: The entry's leaf hash, computed once: every record of the credential repeats it.
+    leaf: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "leaf", leaf_hash(entry_bytes(self.envelope)))
 
     @classmethod
     def from_proven(cls, entry: ProvenEntry, note: str) -> AnchorProof:
@@ -82,7 +87,7 @@ class AnchorProof:
         return {
             "index": self.index,
             "entry": dict(self.envelope),
-            "leaf_hash": b64url_encode(leaf_hash(entry_bytes(self.envelope))),
+            "leaf_hash": b64url_encode(self.leaf),
             "inclusion_proof": self.proof.to_json(),
             "checkpoint": self.checkpoint_note,
         }

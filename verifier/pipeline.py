@@ -33,6 +33,7 @@ from typing import Any
 from identity.credentials.sdjwt import VerifiedSdJwt, verify
 from identity.credentials.status_list import (
     StatusListToken,
+    StatusReference,
     check_status,
     parse_status_reference,
     verify_status_list_token,
@@ -91,6 +92,8 @@ class VerifiedCredential:
     methods: tuple[str, ...]
     anchor_index: int | None
     result: VerifiedSdJwt
+    #: Where the credential's status is published (None when it carries no status claim).
+    status: StatusReference | None = None
 
     @property
     def claims(self) -> dict[str, Any]:
@@ -205,6 +208,7 @@ def verify_presentation(
         raise ProofMismatch("the credential's anchor names another issuer")
     if methods and anchored.record.method not in methods:
         raise PolicyError("the credential's anchor names another evidence method")
+    reference = None
     if "status" in result.claims:  # 6
         reference = parse_status_reference(result.claims)
         # The fetcher maps its own transport failures to RemoteError.
@@ -217,7 +221,7 @@ def verify_presentation(
         if any(extra.values()):
             raise PolicyError("the presentation discloses claims the request did not ask for")
     index = anchored.entry.index if anchored.entry is not None else None
-    return VerifiedCredential(iss, member.legal_name, digest, methods, index, result)
+    return VerifiedCredential(iss, member.legal_name, digest, methods, index, result, reference)
 
 
 def verify_vp_token(

@@ -28,8 +28,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -39,6 +38,7 @@ from identity.credentials.status_list import parse_status_reference
 from identity.errors import MalformedInput, NotFound, ProofMismatch
 from registry.client import RegistryClient
 from verifier.export import AnchorProof, write_csv, write_jsonl
+from verifier.group_commit import GroupCommit
 from verifier.pipeline import VerifiedCredential
 
 __all__ = ["STATUSES", "CustomerStore", "KycStatus", "consent_record", "prove_anchor"]
@@ -161,7 +161,7 @@ class CustomerStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._writes = GroupCommit(lambda: self._conn, self.path)
         self._conn.executescript(_SCHEMA)
 
     @property
@@ -177,20 +177,6 @@ class CustomerStore:
             with self._lock:
                 self._all.append(conn)
         return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # One writer at a time inside this process: threads queue on a lock instead of on
-        # SQLite's busy handler, whose growing sleeps made the slowest answers very slow.
-        with self._write_lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -247,63 +233,79 @@ class CustomerStore:
         consent_anchor = None
         if consent is not None and consent["receipt_digest"] in anchor_proofs:
             consent_anchor = anchor_proofs[consent["receipt_digest"]].to_json()
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO verifications VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record_id, customer_did, policy_id, now, int(bool(kyc)), _dumps(summary),
-                 None if consent is None else _dumps(consent)),
-            )
-            for credential, anchor in ((v, anchor_proofs[v.digest]) for v in verified):
-                self._insert_credential(conn, record_id, customer_did, credential, anchor)
-                receipt = {
-                    "customer": customer_did,
-                    "received_at": now,
-                    "items": [list(p) for p in credential.result.paths],
-                    "provider": {"holder": customer_did, "issuer": credential.issuer,
-                                 "issuer_name": credential.issuer_name},
-                    "policy": policy_id,
-                    "purpose": dict(purpose) if purpose is not None else None,
-                    "credential": {"digest": credential.digest, "anchor": anchor.to_json()},
-                    "consent": None if consent is None else {
-                        "receipt_digest": consent["receipt_digest"],
-                        "expires_at": consent.get("expires_at"),
-                        "updates_allowed": consent.get("updates_allowed"),
-                        "anchor": consent_anchor,
-                    },
-                }
-                conn.execute("INSERT INTO appi_receipts (verification, record) VALUES (?, ?)",
-                             (record_id, _dumps(receipt)))
+        # Each anchor proof written once as JSON, though the credential row and the APPI
+        # receipt both carry it.
+        anchors = {v.digest: anchor_proofs[v.digest].to_json() for v in verified}
+        # Rows are prepared here, outside the write; the write only inserts them, in a
+        # transaction shared with other answers finishing at the same moment.
+        rows: list[tuple[str, tuple[Any, ...]]] = [(
+            "INSERT INTO verifications VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record_id, customer_did, policy_id, now, int(bool(kyc)), _dumps(summary),
+             None if consent is None else _dumps(consent)),
+        )]
+        for credential in verified:
+            anchor = anchors[credential.digest]
+            rows.extend(self._credential_rows(record_id, customer_did, credential, anchor))
+            receipt = {
+                "customer": customer_did,
+                "received_at": now,
+                "items": [list(p) for p in credential.result.paths],
+                "provider": {"holder": customer_did, "issuer": credential.issuer,
+                             "issuer_name": credential.issuer_name},
+                "policy": policy_id,
+                "purpose": dict(purpose) if purpose is not None else None,
+                "credential": {"digest": credential.digest, "anchor": anchor},
+                "consent": None if consent is None else {
+                    "receipt_digest": consent["receipt_digest"],
+                    "expires_at": consent.get("expires_at"),
+                    "updates_allowed": consent.get("updates_allowed"),
+                    "anchor": consent_anchor,
+                },
+            }
+            rows.append(("INSERT INTO appi_receipts (verification, record) VALUES (?, ?)",
+                         (record_id, _dumps(receipt))))
+
+        def insert(conn: sqlite3.Connection) -> None:
+            for statement, parameters in rows:
+                conn.execute(statement, parameters)
+
+        self._writes.run(insert)
         return record_id
 
     @staticmethod
-    def _insert_credential(
-        conn: sqlite3.Connection,
+    def _credential_rows(
         record_id: str,
         customer: str,
         credential: VerifiedCredential,
-        anchor: AnchorProof,
-    ) -> None:
+        anchor: Mapping[str, Any],
+    ) -> list[tuple[str, tuple[Any, ...]]]:
         claims = credential.claims
         uri = idx = None
-        if "status" in claims:
+        reference = credential.status
+        if reference is None and "status" in claims:
             reference = parse_status_reference(claims)
+        if reference is not None:
             uri, idx = reference.uri, reference.idx
         exp = claims.get("exp") if isinstance(claims.get("exp"), int) else None
-        conn.execute(
-            "INSERT INTO credentials (verification, digest, customer, issuer, issuer_name, vct, methods, exp,"
-            " status_uri, status_idx, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record_id, credential.digest, customer, credential.issuer, credential.issuer_name,
-             claims.get("vct"), _dumps(list(credential.methods)), exp, uri, idx, _dumps(anchor.to_json())),
-        )
-        conn.execute("INSERT INTO disclosures VALUES (?, ?, ?)",
-                     (record_id, credential.digest, _dumps(_select(claims, credential.result.paths))))
+        return [
+            (
+                "INSERT INTO credentials (verification, digest, customer, issuer, issuer_name, vct, methods,"
+                " exp, status_uri, status_idx, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record_id, credential.digest, customer, credential.issuer, credential.issuer_name,
+                 claims.get("vct"), _dumps(list(credential.methods)), exp, uri, idx, _dumps(anchor)),
+            ),
+            (
+                "INSERT INTO disclosures VALUES (?, ?, ?)",
+                (record_id, credential.digest, _dumps(_select(claims, credential.result.paths))),
+            ),
+        ]
 
     def set_credential_status(self, digest: str, status: str, reason: str) -> list[str]:
         """Set the status of every stored copy of credential ``digest``; return the customers
         whose records hold it. Raises :class:`NotFound` for an unknown digest."""
         if status not in STATUSES:
             raise ValueError(f"a credential status is one of {', '.join(STATUSES)}")
-        with self._write() as conn:
+        with self._writes.transaction() as conn:
             query = "SELECT DISTINCT customer FROM credentials WHERE digest = ?"
             rows = conn.execute(query, (digest,)).fetchall()
             if not rows:

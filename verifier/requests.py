@@ -51,6 +51,7 @@ from identity.protocols.oid4vp import (
     client_id_for_did,
     request_url_by_reference,
 )
+from verifier.group_commit import GroupCommit
 from verifier.policies import Policy, VctValues, to_dcql
 
 __all__ = [
@@ -152,7 +153,7 @@ class RequestStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._writes = GroupCommit(self._conn, self.path)
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -224,13 +225,10 @@ class RequestStore:
             tid, state, nonce, policy.id, client_id, response_uri, query, path, request_object, url,
             issued_at, issued_at + self.lifetime,
         )
-        with self._write_lock, self._conn() as conn:  # sqlite3's context manager: commit or roll back
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                f"INSERT INTO transactions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (tid, state, nonce, policy.id, client_id, response_uri, json.dumps(query, ensure_ascii=False),
-                 path, request_object, url, issued_at, transaction.expires_at, None),
-            )
+        row = (tid, state, nonce, policy.id, client_id, response_uri, json.dumps(query, ensure_ascii=False),
+               path, request_object, url, issued_at, transaction.expires_at, None)
+        insert = f"INSERT INTO transactions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        self._writes.run(lambda conn: conn.execute(insert, row))
         return transaction
 
     def get(self, transaction_id: str) -> Transaction:
@@ -257,10 +255,8 @@ class RequestStore:
         Returns it (with its ``nonce`` and query, for verifying the response).
         """
         at = self._now(now)
-        conn = self._conn()
-        # In-process writers queue on a lock rather than on SQLite's sleeping busy handler.
-        with self._write_lock, conn:
-            conn.execute("BEGIN IMMEDIATE")
+
+        def close(conn: sqlite3.Connection) -> Transaction:
             row = conn.execute(f"SELECT {_COLUMNS} FROM transactions WHERE state = ?", (state,)).fetchone()
             if row is None:
                 raise BindingError("the response's state matches no open presentation request")
@@ -270,14 +266,17 @@ class RequestStore:
             if at > transaction.expires_at:
                 raise Expired("the presentation request expired before the response arrived")
             conn.execute("UPDATE transactions SET consumed_at = ? WHERE id = ?", (at, transaction.id))
-        return Transaction._from_row((*row[:-1], at))
+            return Transaction._from_row((*row[:-1], at))
+
+        # Answers arriving together close their requests in one transaction (one fsync).
+        return self._writes.run(close)
 
     def purge(self, *, now: int | float | None = None, keep: int = 86400) -> int:
         """Delete transactions that expired more than ``keep`` seconds ago; how many."""
         cutoff = self._now(now) - keep
-        with self._write_lock, self._conn() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            return conn.execute("DELETE FROM transactions WHERE expires_at < ?", (cutoff,)).rowcount
+        with self._writes.transaction() as conn:
+            deleted: int = conn.execute("DELETE FROM transactions WHERE expires_at < ?", (cutoff,)).rowcount
+        return deleted
 
 
 @lru_cache(maxsize=256)

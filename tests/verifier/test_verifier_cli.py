@@ -5,6 +5,10 @@ records and check an export offline; and the data folder's pieces (verifier/setu
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,8 @@ from test_verifier_service import World
 
 from akashi_demo.loopback import LoopbackRegistry, free_port
 from identity.errors import MalformedInput, RemoteError
-from identity.protocols.oid4vp import parse_request_url
+from identity.jose.jws import parse_compact_unverified
+from identity.protocols.oid4vp import ACCESS_DENIED, build_error_response, parse_request_url
 from verifier.cli import main
 from verifier.config import VerifierConfig
 from verifier.setup import (
@@ -259,3 +264,50 @@ def test_broken_settings_files_are_malformed_input(data: Path) -> None:
     (data / "registry.json").write_text("[]")
     with pytest.raises(MalformedInput):
         registry_trust(config)
+
+
+def test_serve_with_two_workers_answers_and_a_state_is_used_once_across_them(
+    registry: LoopbackRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data = tmp_path / "verifier"
+    assert run(capsys, *init_args(registry, data, url))[0] == 0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "verifier.cli", "serve", "--data", str(data), "--port", str(port),
+         "--workers", "2", "--recheck-every", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert "with 2 worker processes" in (server.stdout.readline() if server.stdout else "")
+        code, out, _ = run(capsys, "request", "space-sharing", "--data", data, "--json")
+        assert code == 0
+        reference = parse_request_url(json.loads(out)["url"])
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(reference.request_uri, timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "serve did not come up"
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.text.count(".") == 2
+        state = json.loads(parse_compact_unverified(answer.text).payload)["state"]
+        refusal = build_error_response(ACCESS_DENIED, state=state)
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        # Fresh connections: the kernel spreads them over both workers. Only the first
+        # answer to a request counts, whichever process it reaches.
+        response_uri = url + "/oid4vp/response"
+        answers = [httpx.post(response_uri, content=refusal, headers=form, timeout=5) for _ in range(6)]
+        assert [a.status_code for a in answers] == [200] + [422] * 5
+        assert all("already answered" in a.json()["detail"] for a in answers[1:])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert server.returncode == 0
+
+
+def test_serve_refuses_fewer_than_one_worker(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "serve", "--data", data, "--workers", "0")
+    assert code != 0 and err.count("\n") == 1 and "--workers" in err
