@@ -197,11 +197,17 @@ def consent_digest(token: str) -> str:
 
 
 def consent_grant_body(token: str, receipt: ConsentReceipt) -> dict[str, Any]:
-    """The ``consent.grant`` ledger body: digests, the verifier's DID and the terms the ledger
-    rules enforce (expiry, whether updates may be delivered). No personal data."""
+    """The ``consent.grant`` ledger body (specs/entry-consent.grant.schema.json): the receipt's
+    digest, the holder's pairwise DID (a key, not a person), the verifier, the purpose's id and
+    the terms the ledger rules enforce (when it was granted, until when, whether updates may be
+    delivered). The receipt itself — the claims, the purpose text, the nonce — stays off the
+    ledger."""
     return {
         "receipt_digest": consent_digest(token),
+        "holder": receipt.holder,
         "verifier": receipt.verifier,
+        "purpose_id": receipt.purpose_id,
+        "granted_at": receipt.granted_at,
         "expires_at": receipt.expires_at,
         "updates_allowed": receipt.updates_allowed,
     }

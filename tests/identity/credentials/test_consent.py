@@ -160,12 +160,15 @@ def test_ledger_body_carries_no_personal_data() -> None:
     body = consent_grant_body(token, receipt)
     assert body == {
         "receipt_digest": consent_digest(token),
+        "holder": receipt.holder,
         "verifier": VERIFIER,
+        "purpose_id": receipt.purpose_id,
+        "granted_at": receipt.granted_at,
         "expires_at": receipt.expires_at,
         "updates_allowed": True,
     }
     text = repr(body)
-    for personal in ("カーシェア", "family_name", "age_over_20", receipt.holder, receipt.nonce or "?"):
+    for personal in ("カーシェア", "family_name", "age_over_20", receipt.purpose, receipt.nonce or "?"):
         assert personal not in text
 
 
