@@ -25,6 +25,11 @@ only on success. Each class carries a stable ``code`` that maps, in one table
     ├── RejectedByRules           a ledger entry that breaks a consortium rule
     ├── ConsentError              no active consent covers the request
     ├── Unauthorized              the caller did not prove it may use this API
+    │   └── WrongPassphrase       the passphrase does not open this wallet or backup
+    ├── CorruptFile               a stored file that is damaged, altered or not ours
+    │   ├── CorruptWallet
+    │   └── CorruptBackup
+    ├── UnsupportedVersion        a file written in a newer format than this code reads
     ├── NotFound
     └── RemoteError               a peer answered with an error or not at all
 
@@ -42,6 +47,9 @@ __all__ = [
     "AkashiError",
     "BindingError",
     "ConsentError",
+    "CorruptBackup",
+    "CorruptFile",
+    "CorruptWallet",
     "Expired",
     "InvalidSignature",
     "KeyStateError",
@@ -60,7 +68,9 @@ __all__ = [
     "Unauthorized",
     "UnknownKey",
     "UnsupportedAlgorithm",
+    "UnsupportedVersion",
     "VerificationError",
+    "WrongPassphrase",
     "problem_document",
     "problem_type",
 ]
@@ -193,6 +203,36 @@ class Unauthorized(AkashiError):
     code = "unauthorized"
 
 
+class WrongPassphrase(Unauthorized):
+    """The passphrase does not open this wallet or backup (its key check failed)."""
+
+    code = "wrong-passphrase"
+
+
+class CorruptFile(AkashiError):
+    """A file akashi stored is damaged, truncated, altered, or not one of ours at all."""
+
+    code = "corrupt-file"
+
+
+class CorruptWallet(CorruptFile):
+    """The wallet file is not a wallet, or it was truncated or altered."""
+
+    code = "corrupt-wallet"
+
+
+class CorruptBackup(CorruptFile):
+    """The backup file is not a wallet backup, or it was truncated or altered."""
+
+    code = "corrupt-backup"
+
+
+class UnsupportedVersion(AkashiError):
+    """A file or encoding in a newer format version than this code can read."""
+
+    code = "unsupported-version"
+
+
 class NotFound(AkashiError):
     """The thing asked for does not exist."""
 
@@ -239,6 +279,11 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         (RejectedByRules, 409, "Rejected by the ledger rules"),
         (ConsentError, 403, "No consent"),
         (Unauthorized, 401, "Unauthorized"),
+        (WrongPassphrase, 401, "Wrong passphrase"),
+        (CorruptFile, 422, "File damaged or altered"),
+        (CorruptWallet, 422, "Wallet damaged or altered"),
+        (CorruptBackup, 422, "Backup damaged or altered"),
+        (UnsupportedVersion, 422, "Unsupported format version"),
         (NotFound, 404, "Not found"),
         (RemoteError, 502, "Remote service failed"),
     )

@@ -1,0 +1,120 @@
+"""Live services on loopback for wallet tests: a registry node, an issuer trusting a test JPKI
+CA, and a verifier with the default policies — each over real HTTP, as a wallet meets them."""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import cast
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, free_port, serve_in_thread
+from issuer.evidence import LicenceTrust
+from issuer.evidence.testca import CardHolder, create_jpki_ca, create_licence_authority, sign_challenge
+from registry.client import ClientTrust, RegistryClient
+from registry.genesis import sign_member_entry
+from registry.state import Member, Purpose
+from verifier.app import create_app
+from verifier.config import VerifierConfig
+from verifier.identity import create_identity
+from verifier.policies import default_policies, parse_policies
+from verifier.service import Verifier
+from verifier.setup import HttpStatusFetcher
+
+HANAKO = CardHolder(
+    name="山田　花子", birthdate=date(1998, 7, 15), gender="2", address="東京都千代田区霞が関2-1-2"
+)
+PERSONAL = ["花子", "1998-07-15", "霞が関", "千代田区"]
+PURPOSES = (
+    Purpose("car-sharing", "カーシェア会員登録時の本人確認"),
+    Purpose("space-sharing", "スペース利用者の本人・年齢確認"),
+    Purpose("parcel-locker", "宅配ロッカーの受取人確認"),
+)
+
+
+class Services:
+    """Registry, issuer and verifier on loopback; ``ledger`` is a client trusting the genesis."""
+
+    def __init__(self, folder: Path, *, verifier_purposes: tuple[Purpose, ...] = PURPOSES) -> None:
+        self.now = time.time()
+        self.registry = LoopbackRegistry(folder / "registry")
+        self.trust = ClientTrust.from_genesis(
+            self.registry.genesis, [self.registry.service.witness_verifier.vkey], 1
+        )
+        self.ledger = self.new_ledger_client()
+        when = datetime.fromtimestamp(self.now, UTC)
+        self.ca = create_jpki_ca(when)
+        self.card = self.ca.issue_card(HANAKO, when)
+        self.issuer = LoopbackIssuer(
+            folder / "issuer",
+            jpki_trust=self.ca.trust(when),
+            licence_trust=LicenceTrust((create_licence_authority(when).certificate,)),
+            ledger=self.ledger,
+        )
+        governance = self.registry.governance[:2]
+        self.ledger.submit(self.issuer.identity.did_create_entry())
+        member = Member(
+            self.issuer.identity.did, "issuer", "株式会社テスト本人確認", "4010001234567", 1,
+            evidence_methods=("jpki",),
+        )  # fmt: skip
+        self.ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
+        identity, self.verifier_token = create_identity(folder / "verifier")
+        self.ledger.submit(identity.did_create_entry())
+        verifier_member = Member(
+            identity.did, "verifier", "株式会社テストシェア", "2120901007402", 1, purposes=verifier_purposes
+        )
+        self.ledger.submit(sign_member_entry("member.add", verifier_member.to_body(), governance))
+        port = free_port()
+        self.fetcher = HttpStatusFetcher()
+        self.verifier = Verifier(
+            VerifierConfig(data_dir=folder / "verifier", port=port),
+            identity,
+            ledger=self.new_ledger_client(),
+            policies=parse_policies(default_policies()),
+            issuers=[self.issuer.url],
+            fetch_status_list=self.fetcher,
+        )
+        self._verifier_server = serve_in_thread(create_app(self.verifier), port)
+
+    def new_ledger_client(self) -> RegistryClient:
+        return RegistryClient(self.registry.url, trust=self.trust)
+
+    def jpki_offer(self) -> str:
+        """Hanako's My Number card checked at the issuer's counter: the offer URL for her wallet."""
+        admin = {"authorization": "Bearer " + self.issuer.admin_token}
+        with httpx.Client(base_url=self.issuer.url, timeout=30) as counter:
+            challenge = counter.post("/admin/challenges", headers=admin).json()
+            signature = sign_challenge(
+                cast(rsa.RSAPrivateKey, self.card.key), base64.urlsafe_b64decode(challenge["challenge"])
+            )
+            check = counter.post(
+                "/admin/checks/jpki",
+                headers=admin,
+                json={
+                    "challenge_id": challenge["id"],
+                    "certificate": base64.b64encode(
+                        self.card.certificate.public_bytes(Encoding.DER)
+                    ).decode(),
+                    "signature": base64.b64encode(signature).decode(),
+                    "operator": "counter-1",
+                },
+            )
+        assert check.status_code == 201, check.text
+        return str(check.json()["offer_url"])
+
+    def request_url(self, policy: str) -> str:
+        return self.verifier.new_request(policy).url
+
+    def close(self) -> None:
+        self._verifier_server.stop()
+        self.verifier.close()
+        self.verifier.ledger.close()
+        self.fetcher.close()
+        self.issuer.stop()
+        self.ledger.close()
+        self.registry.stop()
