@@ -5,7 +5,8 @@
 (the holder, and the issuer whose credential carried it), when, which items, and under
 which consent. Each row carries the ledger proof of the credential's anchor and, when a
 consent receipt was given, of its ``consent.grant``: an :class:`AnchorProof` (entry,
-RFC 9162 inclusion proof, and the witness-cosigned checkpoint note it leads to).
+RFC 9162 inclusion proof, and the witness-cosigned checkpoint note it leads to — the
+core's :class:`identity.ledger.evidence.LedgerEvidence`, whose checks rules 2-4 and 6 are).
 
 :func:`verify_export` checks a JSON Lines file with nothing but the log's and the
 witnesses' verifier keys. For every row, numbered as in the comments:
@@ -35,17 +36,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.strict_json import loads_object
 from identity.errors import AkashiError, MalformedInput, ProofMismatch
-from identity.ledger.checkpoint import Checkpoint, parse_checkpoint_body
-from identity.ledger.cosignature import COSIGNATURE_V1, CosignatureVerifier
-from identity.ledger.envelope import entry_bytes, parse_envelope
-from identity.ledger.merkle import leaf_hash
-from identity.ledger.note import Ed25519NoteVerifier, NoteVerifier, parse_note_unverified, parse_vkey
+from identity.ledger.checkpoint import Checkpoint
+from identity.ledger.evidence import (
+    ForkCheck,
+    LedgerEvidence,
+    verify_ledger_evidence_json,
+    witness_policy,
+)
 from identity.ledger.policy import WitnessPolicy
-from identity.ledger.proofs import InclusionProof, parse_inclusion_proof
-from registry.client import ProvenEntry
 
 __all__ = [
     "CSV_COLUMNS",
@@ -59,50 +59,9 @@ __all__ = [
 
 _ROW_MEMBERS = ("row", "customer", "received_at", "items", "provider", "credential", "consent")
 
-
-@dataclass(frozen=True, slots=True)
-class AnchorProof:
-    """A ledger entry, its inclusion proof and the signed checkpoint note the proof leads to."""
-
-    index: int
-    envelope: Mapping[str, Any]
-    proof: InclusionProof
-    checkpoint_note: str
-    #: The entry's leaf hash, computed once: every record of the credential repeats it.
-    leaf: bytes = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "leaf", leaf_hash(entry_bytes(self.envelope)))
-
-    @classmethod
-    def from_proven(cls, entry: ProvenEntry, note: str) -> AnchorProof:
-        """Keep a :class:`ProvenEntry` with ``note``, the signed note of its checkpoint."""
-        body = parse_checkpoint_body(parse_note_unverified(note).text)
-        if body != entry.checkpoint:
-            raise ProofMismatch("the checkpoint note is not the one the entry was proven under")
-        return cls(entry.index, dict(entry.envelope), entry.proof, note)
-
-    def to_json(self) -> dict[str, Any]:
-        """``{index, entry, leaf_hash, inclusion_proof, checkpoint}``."""
-        return {
-            "index": self.index,
-            "entry": dict(self.envelope),
-            "leaf_hash": b64url_encode(self.leaf),
-            "inclusion_proof": self.proof.to_json(),
-            "checkpoint": self.checkpoint_note,
-        }
-
-    @classmethod
-    def from_json(cls, obj: Any) -> AnchorProof:
-        """Read :meth:`to_json`'s object back (shape only: :func:`verify_export` checks trust)."""
-        if not isinstance(obj, Mapping):
-            raise MalformedInput("an anchor proof is an object")
-        index, note = obj.get("index"), obj.get("checkpoint")
-        if isinstance(index, bool) or not isinstance(index, int) or not isinstance(note, str):
-            raise MalformedInput("an anchor proof needs an integer 'index' and a 'checkpoint' note")
-        envelope = parse_envelope(_member(obj, "entry", Mapping))
-        proof = parse_inclusion_proof(_member(obj, "inclusion_proof", Mapping))
-        return cls(index, envelope, proof, note)
+#: A row's ledger proof is the core's ledger evidence; the name stays for the records and
+#: the service (``AnchorProof.from_proven(entry, note)`` keeps a client's proven entry).
+AnchorProof = LedgerEvidence
 
 
 def _member(obj: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
@@ -200,29 +159,11 @@ class VerifyReport:
         return not self.failures
 
 
-def _witness(vkey: str) -> NoteVerifier:
-    if parse_vkey(vkey, derived_id_types=()).sig_type == COSIGNATURE_V1:
-        return CosignatureVerifier.from_vkey(vkey)
-    return Ed25519NoteVerifier.from_vkey(vkey)
-
-
 def _check_proof(
     raw: Any, policy: WitnessPolicy, cache: dict[str, Checkpoint]
 ) -> tuple[AnchorProof, Checkpoint]:
     """Rules 2-4 for one anchor proof."""
-    anchor = AnchorProof.from_json(raw)
-    checkpoint = cache.get(anchor.checkpoint_note)
-    if checkpoint is None:
-        checkpoint = policy.verify(anchor.checkpoint_note)  # 2
-        cache[anchor.checkpoint_note] = checkpoint
-    leaf = leaf_hash(entry_bytes(anchor.envelope))  # 3
-    recorded = b64url_decode(_member(raw, "leaf_hash", str), what="leaf_hash")
-    if recorded != leaf:
-        raise ProofMismatch("the recorded leaf hash is not SHA-256(0x00 || JCS(entry))")
-    if (anchor.proof.leaf_index, anchor.proof.tree_size) != (anchor.index, checkpoint.size):  # 4
-        raise ProofMismatch("the inclusion proof is for another leaf or tree size")
-    anchor.proof.verify(leaf, checkpoint.root_hash)
-    return anchor, checkpoint
+    return verify_ledger_evidence_json(raw, policy, what="an anchor proof", verified_notes=cache)
 
 
 def _check_row(
@@ -266,15 +207,10 @@ def verify_export(
     ``origin`` is the log's checkpoint origin when it differs from the log key's name.
     A bad key or ``k`` (configuration, not data) raises instead of being reported.
     """
-    policy = WitnessPolicy(
-        Ed25519NoteVerifier.from_vkey(log_key_vkey),
-        tuple(_witness(v) for v in witness_vkeys),
-        k,
-        origin=origin,
-    )
+    policy = witness_policy(log_key_vkey, witness_vkeys, k, origin=origin)
     report = VerifyReport()
     cache: dict[str, Checkpoint] = {}
-    roots: dict[int, tuple[bytes, int]] = {}  # size -> (root, first line showing it)
+    forks = ForkCheck()
     with open(path, "rb") as lines:  # bytes: a line that is not UTF-8 is one failing row
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -285,13 +221,7 @@ def verify_export(
                 row = loads_object(line, what="export row")  # 1
                 row_id = row.get("row") if isinstance(row.get("row"), int) else None
                 for checkpoint in _check_row(row, policy, cache):
-                    seen = roots.setdefault(checkpoint.size, (checkpoint.root_hash, number))
-                    if seen[0] != checkpoint.root_hash:  # 6
-                        raise ProofMismatch(
-                            f"a checkpoint of size {checkpoint.size} with another root than on line"
-                            f" {seen[1]}:"
-                            " the log forked"
-                        )
+                    forks.add(checkpoint, f"on line {number}")  # 6
             except AkashiError as error:
                 report.failures.append(RowFailure(number, row_id, error.message, error.code))
     return report

@@ -13,6 +13,8 @@
 - :mod:`.policy` — the log key plus k of n distinct witness keys, fresh enough.
 - :mod:`.envelope` — signed ledger entry envelopes (``specs/ledger-envelope``),
   their canonical leaf bytes and digests.
+- :mod:`.evidence` — an entry with its inclusion proof and cosigned checkpoint
+  note, as records carry it, checked offline; the no-fork rule across many.
 
 Everything here is pure: no I/O, no clock (``now`` is passed in), no randomness.
 """
