@@ -1,0 +1,514 @@
+"""``akashi-wallet``: the person's wallet on the command line.
+
+Commands: ``init``, ``receive``, ``present``, ``credentials``, ``consents``, ``revoke``,
+``history``, ``backup``, ``restore``, ``audit export``, ``audit verify``. A wallet lives in
+a folder (``--data DIR``, default ``$AKASHI_WALLET_DATA_DIR`` or ``wallet-data``): the
+encrypted ``wallet.db`` and ``registry.json`` (which ledger to read and whom to believe;
+nothing personal). The passphrase is asked for, or read from ``$AKASHI_WALLET_PASSPHRASE``
+for scripts. Output is for people by default and one JSON document with ``--json``;
+``--yes`` answers "yes" to the consent question (for scripts and tests). Exit status 0 ok,
+1 refused or failed (one line on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from holder_app.audit import verify_audit, write_audit_csv, write_audit_jsonl
+from holder_app.audit_events import AuditEvent, Purpose
+from holder_app.claim_text import claim_label, dotted
+from holder_app.recovery_kit import format_kit, kit_qr_svg
+from holder_app.store import WalletStore
+from holder_app.wallet import Wallet, create_wallet
+from identity.errors import AkashiError, MalformedInput, NotFound
+from identity.ledger.evidence import LedgerEvidence
+from registry.client import ClientTrust, RegistryClient
+
+__all__ = ["main"]
+
+WALLET_FILE = "wallet.db"
+REGISTRY_FILE = "registry.json"
+PASSPHRASE_VARIABLE = "AKASHI_WALLET_PASSPHRASE"
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    """Which registry the wallet reads and whom it believes (``registry.json``)."""
+
+    url: str
+    genesis: dict[str, Any]
+    witnesses: tuple[str, ...]
+    k: int
+
+    def trust(self) -> ClientTrust:
+        """The client trust these settings describe (refuses a bad genesis or ``k``)."""
+        return ClientTrust.from_genesis_document(self.genesis, self.witnesses, self.k)
+
+    def client(self, data: Path) -> RegistryClient:
+        """A verifying ledger client that remembers its last checkpoint in ``data``."""
+        return RegistryClient(self.url, trust=self.trust(), state_file=data / "registry-state.json")
+
+    @classmethod
+    def read(cls, data: Path) -> LedgerSettings:
+        """Read ``registry.json`` of the wallet folder ``data``."""
+        path = data / REGISTRY_FILE
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFound(f"{data} holds no wallet: run `akashi-wallet init` first") from None
+        except (OSError, ValueError) as error:
+            raise MalformedInput(f"{path} is not readable JSON: {error}") from None
+        url, genesis, witnesses, k = (obj.get(n) for n in ("url", "genesis", "witnesses", "k"))
+        if not (
+            isinstance(url, str)
+            and isinstance(genesis, dict)
+            and isinstance(witnesses, list)
+            and all(isinstance(w, str) for w in witnesses)
+            and isinstance(k, int)
+            and not isinstance(k, bool)
+        ):
+            raise MalformedInput(f"{path} lacks url, genesis, witnesses or k")
+        return cls(url, genesis, tuple(witnesses), k)
+
+    def write(self, data: Path) -> None:
+        """Write ``registry.json`` (refusing to overwrite one)."""
+        document = {"url": self.url, "genesis": self.genesis, "witnesses": list(self.witnesses), "k": self.k}
+        with open(data / REGISTRY_FILE, "x", encoding="utf-8") as out:
+            json.dump(document, out, ensure_ascii=False, indent=2)
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def _data(args: argparse.Namespace) -> Path:
+    chosen = args.data or os.environ.get("AKASHI_WALLET_DATA_DIR") or "wallet-data"
+    return Path(chosen)
+
+
+def _passphrase(*, confirm: bool = False) -> str:
+    given = os.environ.get(PASSPHRASE_VARIABLE)
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        raise MalformedInput(f"no passphrase: run in a terminal or set {PASSPHRASE_VARIABLE}")
+    first = getpass.getpass("wallet passphrase: ")
+    if confirm and getpass.getpass("the same passphrase again: ") != first:
+        raise MalformedInput("the two passphrases differ")
+    return first
+
+
+@contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[Wallet]:
+    data = _data(args)
+    settings = LedgerSettings.read(data)
+    store = WalletStore.open(data / WALLET_FILE, _passphrase())
+    ledger = settings.client(data)
+    wallet = Wallet(store, ledger)
+    try:
+        yield wallet
+    finally:
+        wallet.close()
+        ledger.close()
+        store.close()
+
+
+def _emit(args: argparse.Namespace, document: Any, human: str) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=None) if args.json else human)
+
+
+def _when(at: int | None) -> str:
+    return "-" if at is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+
+
+def _claims_text(paths: Sequence[Sequence[Any]], lang: str) -> str:
+    return ", ".join(claim_label(tuple(p), lang) for p in paths) or "-"
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data = _data(args)
+    if (data / WALLET_FILE).exists():
+        raise MalformedInput(f"{data} already holds a wallet; refusing to overwrite it")
+    genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
+    settings = LedgerSettings(args.registry, genesis, tuple(args.witness), args.k)
+    settings.trust()  # a bad genesis or k is refused before anything is written
+    data.mkdir(parents=True, exist_ok=True)
+    passphrase = _passphrase(confirm=True)
+    store = WalletStore.create(data / WALLET_FILE, passphrase)
+    try:
+        with settings.client(data) as ledger:
+            kit = create_wallet(store, ledger)
+    except BaseException:
+        store.close()
+        (data / WALLET_FILE).unlink(missing_ok=True)  # no half-made wallet is left behind
+        raise
+    store.close()
+    settings.write(data)
+    text = format_kit(kit)
+    if args.kit_qr:
+        Path(args.kit_qr).write_text(kit_qr_svg(kit), encoding="utf-8")
+    human = "\n".join(
+        [
+            f"wallet created in {data}",
+            f"your identifier: {kit.did}",
+            "",
+            "RECOVERY KIT — write it down or print it, keep it offline, never type it into a website:",
+            text,
+            *([f"(also as a QR code in {args.kit_qr})"] if args.kit_qr else []),
+            "With it and a backup (`akashi-wallet backup`) you can recover this wallet on a new phone.",
+        ]
+    )
+    _emit(args, {"did": kit.did, "recovery_kit": text, "kit_qr": args.kit_qr}, human)
+    return 0
+
+
+def cmd_receive(args: argparse.Namespace) -> int:
+    with _opened(args) as wallet:
+        received = wallet.receive(args.offer, tx_code=args.tx_code)
+    rows = [
+        {"id": c.id, "vct": c.vct, "issuer": c.issuer, "copies": len(c.copies), "expires_at": c.expires_at}
+        for c in received
+    ]
+    human = "\n".join(
+        f"received {r['vct']} from {r['issuer']} ({r['copies']} copies; verified and anchored on the ledger)"
+        for r in rows
+    )
+    _emit(args, {"credentials": rows}, human)
+    return 0
+
+
+def cmd_present(args: argparse.Namespace) -> int:
+    with _opened(args) as wallet:
+        request = wallet.open_request(args.request)
+        shown = request.to_json()
+        if not args.json:
+            print(f"{request.legal_name} (法人番号 {request.corporate_number}) asks for:")
+            for claim in request.claims:
+                print(f"  - {claim.label_ja} / {claim.label_en}")
+            print(f"purpose: {request.purpose_text or 'no purpose stated'}")
+            if request.updates_allowed:
+                print("it also asks to receive your future updates of these details (you can revoke this)")
+            print(f"this consent lasts {request.consent_days} days unless you revoke it")
+        if args.refuse:
+            approve = False
+        elif args.yes:
+            approve = True
+        elif sys.stdin.isatty():
+            approve = input("share exactly these with them? [y/N] ").strip().lower() in {"y", "yes", "はい"}
+        else:
+            raise MalformedInput("not a terminal: answer with --yes or --refuse")
+        if not approve:
+            wallet.refuse(request)
+            _emit(args, {"request": shown, "approved": False}, "declined: nothing was shared")
+            return 0
+        approval = wallet.approve(request)
+    consent = approval.consent
+    document = {
+        "request": shown,
+        "approved": True,
+        "consent": None if consent is None else {"id": consent.id, "digest": consent.digest},
+        "redirect_uri": approval.redirect_uri,
+    }
+    human = f"shared with {request.legal_name}" + (
+        f"; consent {consent.id} recorded on the ledger" if consent else ""
+    )
+    _emit(args, document, human)
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    with _opened(args) as wallet:
+        listed = wallet.store.credentials()
+    rows = [
+        {
+            "id": c.id,
+            "vct": c.vct,
+            "issuer": c.issuer,
+            "issued_at": c.issued_at,
+            "expires_at": c.expires_at,
+            "copies": len(c.copies),
+            "copies_unused": sum(1 for copy in c.copies if copy.used_by is None),
+        }
+        for c in listed
+    ]
+    lines = [
+        f"{c.id}  {c.vct}  expires {_when(c.expires_at)}  "
+        f"{sum(1 for copy in c.copies if copy.used_by is None)}/{len(c.copies)} copies unused"
+        for c in listed
+    ]
+    _emit(args, {"credentials": rows}, "\n".join(lines) or "no credentials yet")
+    return 0
+
+
+def cmd_consents(args: argparse.Namespace) -> int:
+    now = int(time.time())
+    with _opened(args) as wallet:
+        listed = wallet.store.consents()
+    rows = [
+        {
+            "id": c.id,
+            "verifier": c.verifier,
+            "purpose": c.purpose,
+            "claims": [dotted(p) for p in c.claims],
+            "state": c.state(now),
+            "created_at": c.created_at,
+            "expires_at": c.expires_at,
+            "revoked_at": c.revoked_at,
+            "updates_allowed": c.updates_allowed,
+        }
+        for c in listed
+        if args.all or c.state(now) == "active"
+    ]
+    shown = {r["id"] for r in rows}
+    lines = [
+        f"{c.id}  {c.state(now):8s}  {c.purpose}  {c.verifier}\n"
+        f"    shared: {_claims_text(c.claims, args.lang)}"
+        for c in listed
+        if c.id in shown
+    ]
+    _emit(args, {"consents": rows}, "\n".join(lines) or "no consents")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    with _opened(args) as wallet:
+        revoked = wallet.revoke(args.consent)
+    _emit(
+        args,
+        {"id": revoked.id, "state": "revoked", "revoked_at": revoked.revoked_at},
+        f"consent {revoked.id} revoked on the ledger: {revoked.verifier} may no longer receive updates"
+        " under it",
+    )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with _opened(args) as wallet:
+        entries = wallet.store.history(args.verifier)
+    rows = [e.to_json() for e in entries]
+    lines = [
+        f"{_when(e.at)}  {e.kind:12s} {e.outcome:9s} {e.counterpart or '-'}"
+        + (f"  [{_claims_text(e.claims, args.lang)}]" if e.claims else "")
+        + (f"  ({e.reason})" if e.reason else "")
+        for e in entries
+    ]
+    _emit(args, {"history": rows}, "\n".join(lines) or "nothing yet")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    with _opened(args) as wallet:
+        wallet.store.export_backup(args.file, _passphrase())
+        wallet.store.log("backup", outcome="completed")
+    _emit(args, {"backup": str(args.file)}, f"encrypted backup written to {args.file}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    data = _data(args)
+    if (data / WALLET_FILE).exists():
+        raise MalformedInput(f"{data} already holds a wallet; restore into an empty folder")
+    genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
+    settings = LedgerSettings(args.registry, genesis, tuple(args.witness), args.k)
+    settings.trust()
+    data.mkdir(parents=True, exist_ok=True)
+    store = WalletStore.restore(args.file, _passphrase(), data / WALLET_FILE)
+    store.log("restore", outcome="completed")
+    store.close()
+    settings.write(data)
+    _emit(args, {"restored": str(data)}, f"wallet restored into {data}")
+    return 0
+
+
+def _audit_events(wallet: Wallet) -> list[AuditEvent]:
+    """Every consent (with its grant), the presentation it came with, every revocation,
+    and every presentation that was refused or failed — in time order."""
+    events: list[AuditEvent] = []
+    for consent in wallet.store.consents():
+        purpose = Purpose(consent.purpose, consent.purpose)
+        grant = None if consent.grant_anchor is None else LedgerEvidence.from_json(consent.grant_anchor)
+        if grant is None:
+            continue
+        for kind in ("consent", "presentation"):
+            events.append(
+                AuditEvent(
+                    kind,
+                    consent.created_at,
+                    consent.verifier,
+                    purpose,
+                    consent.claims,
+                    outcome="completed" if kind == "presentation" else None,
+                    receipt_digest=consent.digest,
+                    evidence=grant,
+                )
+            )
+        if consent.revoked_at is not None and consent.revocation_anchor is not None:
+            events.append(
+                AuditEvent(
+                    "revocation",
+                    consent.revoked_at,
+                    consent.verifier,
+                    purpose,
+                    consent.claims,
+                    receipt_digest=consent.digest,
+                    evidence=LedgerEvidence.from_json(consent.revocation_anchor),
+                )
+            )
+    for entry in wallet.store.history():
+        if entry.kind == "presentation" and entry.outcome != "completed" and entry.counterpart:
+            events.append(
+                AuditEvent(
+                    "presentation",
+                    entry.at,
+                    entry.counterpart,
+                    None,
+                    entry.claims,
+                    outcome=entry.outcome,
+                    reason=entry.reason,
+                )
+            )
+    events.sort(key=lambda e: e.at)
+    return events
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    data = _data(args)
+    settings = LedgerSettings.read(data)
+    with _opened(args) as wallet:
+        identity = wallet.store.identity()
+        if identity is None:
+            raise NotFound("this wallet has no identity yet")
+        events = _audit_events(wallet)
+    trust = settings.trust()
+    written = write_audit_jsonl(events, args.file, wallet_did=identity.did, log_vkey=trust.log_key)
+    if args.csv:
+        write_audit_csv(events, args.csv, wallet_did=identity.did)
+    document = {"file": str(args.file), "events": written.events, "head": written.head, "csv": args.csv}
+    human = (
+        f"{written.events} events written to {args.file}"
+        + (f" (and {args.csv})" if args.csv else "")
+        + f"\nchain head {written.head} — keep it to detect a rewritten file"
+    )
+    _emit(args, document, human)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    witnesses, k, log_vkey = list(args.witness), args.k, args.log_vkey
+    if args.genesis:
+        genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
+        log_vkey = log_vkey or ClientTrust.from_genesis_document(genesis, witnesses, k).log_key
+    report = verify_audit(args.file, log_vkey=log_vkey, witness_vkeys=witnesses, k=k, expected_head=args.head)
+    failures = [
+        {"line": f.line, "seq": f.seq, "rule": f.rule, "error": f.error, "code": f.code}
+        for f in report.failures
+    ]
+    document = {"ok": report.ok, "wallet": report.wallet, "events": report.events, "failures": failures}
+    human = (
+        f"OK: {report.events} events of {report.wallet}, every proof verified offline"
+        if report.ok
+        else "\n".join(f"line {f['line']}: {f['rule']}: {f['error']}" for f in failures)
+    )
+    _emit(args, document, human)
+    return 0 if report.ok else 1
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="akashi-wallet", description="Your identity wallet.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], text: str, parent: Any = commands
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=text, description=text)
+        p.set_defaults(handler=handler)
+        p.add_argument("--data", default=None, help="the wallet's folder")
+        p.add_argument("--json", action="store_true", help="print one JSON document")
+        p.add_argument("--lang", choices=["ja", "en"], default="ja", help="language of claim names")
+        return p
+
+    def ledger_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--registry", default="http://127.0.0.1:8470", help="the registry node's URL")
+        p.add_argument("--genesis", required=True, type=Path, help="the consortium's genesis file")
+        p.add_argument(
+            "--witness", action="append", default=[], help="a witness cosignature key (repeatable)"
+        )
+        p.add_argument("--k", type=int, default=1, help="cosignatures required on checkpoints")
+
+    p = command("init", cmd_init, "create a wallet and its identity on the ledger; print the recovery kit")
+    ledger_options(p)
+    p.add_argument("--kit-qr", default=None, help="also write the recovery kit as a QR code (SVG)")
+    p = command("receive", cmd_receive, "receive credentials from an issuer's offer (OpenID4VCI)")
+    p.add_argument("offer", help="the offer URL or QR text (openid-credential-offer://…)")
+    p.add_argument("--tx-code", default=None, help="the transaction code the issuer gave you, if asked")
+    p = command(
+        "present", cmd_present, "answer a verifier's request (OpenID4VP): see who asks for what, then decide"
+    )
+    p.add_argument("request", help="the request URL or QR text (openid4vp://…)")
+    decision = p.add_mutually_exclusive_group()
+    decision.add_argument("--yes", action="store_true", help="approve without asking")
+    decision.add_argument("--refuse", action="store_true", help="decline without asking")
+    command("credentials", cmd_credentials, "list your credentials")
+    p = command("consents", cmd_consents, "list your consents (active; --all for expired and revoked)")
+    p.add_argument("--all", action="store_true")
+    p = command("revoke", cmd_revoke, "withdraw a consent, on the ledger, at once")
+    p.add_argument("consent", help="the consent id (see `consents`)")
+    p = command("history", cmd_history, "what the wallet did, and with whom (claim names, never values)")
+    p.add_argument("--verifier", default=None, help="only this verifier's DID")
+    p = command("backup", cmd_backup, "write an encrypted backup of the wallet")
+    p.add_argument("file", type=Path)
+    p = command("restore", cmd_restore, "restore a backup into a new wallet folder")
+    p.add_argument("file", type=Path)
+    ledger_options(p)
+    audit = commands.add_parser("audit", help="export your record, or check one offline")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    p = command(
+        "export", cmd_audit_export, "write your audit record (JSON Lines, optionally CSV)", audit_commands
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument("--csv", default=None, help="also write a CSV for spreadsheets")
+    p = command(
+        "verify", cmd_audit_verify, "check an audit file offline: no wallet, no network", audit_commands
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument("--witness", action="append", default=[], help="a witness cosignature key (repeatable)")
+    p.add_argument("--k", type=int, default=1, help="cosignatures required")
+    p.add_argument("--log-vkey", default=None, help="the log's verifier key (default: the file's header)")
+    p.add_argument("--genesis", default=None, help="take the log's key from this genesis file")
+    p.add_argument("--head", default=None, help="the chain head printed at export")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``akashi-wallet``."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (AkashiError, ValueError, OSError) as error:
+        print(f"akashi-wallet: {error}".replace("\n", " "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("akashi-wallet: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

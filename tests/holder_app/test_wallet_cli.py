@@ -1,0 +1,163 @@
+"""``akashi-wallet`` as a person uses it, against a registry, an issuer and a verifier served on
+loopback: init (recovery kit), receive, present (shown in plain words, approved), consents,
+history, audit export and offline verify (an edited line found), revoke, backup and restore,
+and the refusals a person meets, each in one line with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from services_world import PERSONAL, Services
+
+from holder_app.cli import PASSPHRASE_VARIABLE, main
+from holder_app.recovery_kit import parse_kit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    world = Services(tmp_path_factory.mktemp("services"))
+    yield world
+    world.close()
+
+
+@pytest.fixture(autouse=True)
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSPHRASE_VARIABLE, "correct horse battery staple")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ledger_args(services: Services) -> list[str | Path]:
+    return [
+        "--registry", services.registry.url, "--genesis", services.registry.config.genesis_file,
+        "--witness", services.registry.service.witness_verifier.vkey, "--k", "1",
+    ]  # fmt: skip
+
+
+def test_from_nothing_to_a_verified_customer_and_back(
+    services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "wallet"
+    code, out, err = run(
+        capsys, "init", "--data", data, *ledger_args(services), "--kit-qr", tmp_path / "kit.svg"
+    )
+    assert code == 0, err
+    assert "RECOVERY KIT" in out
+    kit = parse_kit(next(line for line in out.splitlines() if line.startswith("AKASHI-KIT1-")))
+    assert services.ledger.resolve_did(kit.did).document is not None
+    assert (tmp_path / "kit.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+
+    code, out, err = run(capsys, "receive", "--data", data, services.jpki_offer(), "--json")
+    assert code == 0, err
+    [credential] = json.loads(out)["credentials"]
+    assert credential["issuer"] == services.issuer.identity.did and credential["copies"] >= 2
+
+    # The person sees who asks, why, and each claim in plain words, then approves.
+    code, out, err = run(capsys, "present", "--data", data, services.request_url("space-sharing"), "--yes")
+    assert code == 0, err
+    assert "株式会社テストシェア (法人番号 2120901007402)" in out
+    assert "18歳以上かどうか" in out and "スペース利用者の本人・年齢確認" in out
+    assert services.verifier.customers.customers()[-1].status == "verified"
+
+    code, out, _ = run(capsys, "consents", "--data", data, "--json")
+    [consent] = json.loads(out)["consents"]
+    assert consent["state"] == "active" and consent["purpose"] == "space-sharing"
+    assert "age_over_18" in consent["claims"]
+
+    code, out, _ = run(capsys, "history", "--data", data, "--lang", "en")
+    assert "presentation" in out and "whether you are over 18" in out
+    assert all(secret not in out for secret in PERSONAL)
+
+    audit = tmp_path / "audit.jsonl"
+    code, out, err = run(
+        capsys, "audit", "export", "--data", data, audit, "--csv", tmp_path / "audit.csv", "--json"
+    )
+    assert code == 0, err
+    head = json.loads(out)["head"]
+    witness = services.registry.service.witness_verifier.vkey
+    verify_args = ["audit", "verify", audit, "--genesis", services.registry.config.genesis_file,
+                   "--witness", witness, "--k", "1", "--head", head]  # fmt: skip
+    code, out, err = run(capsys, *verify_args)
+    assert code == 0, err
+    assert out.startswith("OK: 2 events")
+
+    # Offline means offline: the check runs in a process with no wallet and no network settings.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AKASHI_")}
+    checked = subprocess.run(
+        [sys.executable, "-m", "holder_app.cli", *map(str, verify_args), "--json"],
+        capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["ok"] is True
+
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(audit.read_text().replace("age_over_18", "age_over_20", 1))
+    code, out, _ = run(capsys, *["audit", "verify", edited, *verify_args[3:]])
+    assert code == 1 and "line" in out
+
+    code, out, err = run(capsys, "revoke", "--data", data, consent["id"])
+    assert code == 0, err
+    assert services.ledger.consent(consent_digest(data, capsys)).record.revoked_at is not None
+    code, out, _ = run(capsys, "consents", "--data", data, "--all", "--json")
+    assert json.loads(out)["consents"][0]["state"] == "revoked"
+    code, out, err = run(capsys, "audit", "export", "--data", data, audit, "--json")
+    assert code == 0, err
+    code, out, err = run(capsys, *["audit", "verify", audit, *verify_args[3:-2]])
+    assert code == 0 and out.startswith("OK: 3 events"), out + err
+
+    backup = tmp_path / "wallet.backup"
+    assert run(capsys, "backup", "--data", data, backup)[0] == 0
+    restored = tmp_path / "restored"
+    code, _, err = run(capsys, "restore", "--data", restored, backup, *ledger_args(services))
+    assert code == 0, err
+    code, out, _ = run(capsys, "credentials", "--data", restored, "--json")
+    assert [c["id"] for c in json.loads(out)["credentials"]] == [credential["id"]]
+
+
+def consent_digest(data: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    code, out, _ = run(capsys, "consents", "--data", data, "--all", "--json")
+    assert code == 0
+    wallet_consents = json.loads(out)["consents"]
+    from holder_app.store import WalletStore
+
+    with WalletStore.open(data / "wallet.db", os.environ[PASSPHRASE_VARIABLE]) as store:
+        return store.consent(wallet_consents[0]["id"]).digest
+
+
+def test_refusals_are_one_line_and_change_nothing(
+    services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "wallet"
+    code, _, err = run(capsys, "credentials", "--data", data)
+    assert code == 1 and err.startswith("akashi-wallet: ") and err.count("\n") == 1 and "init" in err
+    assert run(capsys, "init", "--data", data, *ledger_args(services))[0] == 0
+    before = (data / "wallet.db").read_bytes()
+    monkeypatch.setenv(PASSPHRASE_VARIABLE, "not my passphrase")
+    code, _, err = run(capsys, "credentials", "--data", data)
+    assert code == 1 and "passphrase" in err and err.count("\n") == 1
+    assert (data / "wallet.db").read_bytes() == before
+    monkeypatch.setenv(PASSPHRASE_VARIABLE, "correct horse battery staple")
+    code, _, err = run(capsys, "receive", "--data", data, "openid-credential-offer://?nonsense")
+    assert code == 1 and err.count("\n") == 1
+    code, _, err = run(capsys, "init", "--data", data, *ledger_args(services))
+    assert code == 1 and "already holds a wallet" in err
+    # Declining shares nothing and is remembered.
+    assert run(capsys, "receive", "--data", data, services.jpki_offer())[0] == 0
+    customers = len(services.verifier.customers.customers())
+    code, out, _ = run(capsys, "present", "--data", data, services.request_url("space-sharing"), "--refuse")
+    assert code == 0 and "nothing was shared" in out
+    assert len(services.verifier.customers.customers()) == customers
+    code, out, _ = run(capsys, "history", "--data", data, "--json")
+    assert json.loads(out)["history"][-1]["outcome"] == "refused"
