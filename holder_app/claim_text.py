@@ -27,10 +27,11 @@ _LABELS: dict[tuple[str | int | None, ...], tuple[str, str]] = {
     ("verified_claims", "claims", "given_name"): ("名", "given name"),
     ("verified_claims", "claims", "birthdate"): ("生年月日", "date of birth"),
     ("verified_claims", "claims", "address"): ("住所", "address"),
-    ("driving_privileges",): ("運転できる車両の種類", "vehicle categories you may drive"),
-    ("expiry_date",): ("免許証の有効期限", "licence expiry date"),
-    ("issue_date",): ("免許証の交付日", "licence issue date"),
+    ("categories",): ("運転できる免許の種類 (普通など)", "licence categories you may drive (e.g. ordinary)"),
+    ("date_of_expiry",): ("免許証の有効期限", "licence expiry date"),
+    ("date_of_issuance",): ("免許証の交付日", "licence issue date"),
     ("document_number",): ("免許証の番号", "licence number"),
+    ("issuing_authority",): ("免許証の交付者 (公安委員会)", "authority that issued the licence"),
 }
 
 

@@ -159,7 +159,7 @@ class Issuer:
             verification_process=_VERIFICATION_PROCESS,
         )
         record_id = self.records.add(record)
-        evidence = {"kyc": kyc_claims(result.person, verification, _day_in_japan(now))}
+        evidence = {"method": "jpki", "kyc": kyc_claims(result.person, verification, _day_in_japan(now))}
         return self._offer(evidence, (KYC,), record_id, tx_code)
 
     def check_licence(
@@ -201,6 +201,7 @@ class Issuer:
         )
         record_id = self.records.add(record)
         evidence = {
+            "method": "drivers_licence_ic",
             "kyc": kyc_claims(result.person, verification, _day_in_japan(now)),
             "licence": licence_claims(result.person, result.licence),
         }
@@ -290,7 +291,7 @@ class Issuer:
         claims = offer.evidence["kyc" if kind is KYC else "licence"]
         try:
             credentials = self._issue(kind, claims, holder_keys, now)
-            anchors = self._anchor(credentials, kind, now)
+            anchors = self._anchor(credentials, kind, _anchor_method(offer.evidence, kind), now)
         except BaseException:
             # Nothing reached the wallet: the offer may be redeemed for this credential again.
             self.store.release_configuration(offer_id, kind.configuration_id)
@@ -336,12 +337,12 @@ class Issuer:
         return out
 
     def _anchor(
-        self, credentials: list[tuple[str, str]], kind: CredentialType, now: int
+        self, credentials: list[tuple[str, str]], kind: CredentialType, method: str, now: int
     ) -> list[dict[str, Any] | None]:
-        """Anchor every credential's digest in one ledger batch; the proofs for the wallet."""
+        """Anchor every credential's digest in one ledger batch, under the evidence ``method``
+        of the check that produced them; the proofs for the wallet."""
         if self.ledger is None:
             return [None] * len(credentials)
-        method = "jpki" if kind is KYC else "drivers_licence_ic"
         envelopes = [
             sign_envelope(
                 "attestation.anchor",
@@ -484,3 +485,13 @@ def _digits(random: RandomSource, count: int) -> str:
 
 def _day_in_japan(moment: datetime) -> date:
     return (moment + timedelta(hours=9)).date()
+
+
+def _anchor_method(evidence: Mapping[str, Any], kind: CredentialType) -> str:
+    """The evidence method an anchor names: the one of the check behind the offer (a KYC
+    credential from a licence check is ``drivers_licence_ic``, not ``jpki``). Offers stored
+    before the method was kept with them fall back to the credential kind."""
+    method = evidence.get("method")
+    if isinstance(method, str):
+        return method
+    return "jpki" if kind is KYC else "drivers_licence_ic"

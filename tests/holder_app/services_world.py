@@ -15,7 +15,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, free_port, serve_in_thread
 from issuer.evidence import LicenceTrust
-from issuer.evidence.testca import CardHolder, create_jpki_ca, create_licence_authority, sign_challenge
+from issuer.evidence.licence import LicenceCategory, LicenceData
+from issuer.evidence.testca import (
+    CardHolder,
+    create_jpki_ca,
+    create_licence_authority,
+    sign_challenge,
+    sign_licence,
+)
 from registry.client import ClientTrust, RegistryClient
 from registry.genesis import sign_member_entry
 from registry.state import Member, Purpose
@@ -29,7 +36,17 @@ from verifier.setup import HttpStatusFetcher
 HANAKO = CardHolder(
     name="山田　花子", birthdate=date(1998, 7, 15), gender="2", address="東京都千代田区霞が関2-1-2"
 )
-PERSONAL = ["花子", "1998-07-15", "霞が関", "千代田区"]
+LICENCE = LicenceData(
+    licence_number="301234567890",
+    name="山田　花子",
+    birthdate=date(1998, 7, 15),
+    address="東京都千代田区霞が関2-1-2",
+    date_of_issuance=date(2024, 8, 1),
+    date_of_expiry=date(2029, 8, 15),
+    categories=(LicenceCategory.ORDINARY,),
+    issuing_authority="東京都公安委員会",
+)
+PERSONAL = ["花子", "1998-07-15", "霞が関", "千代田区", "301234567890"]
 PURPOSES = (
     Purpose("car-sharing", "カーシェア会員登録時の本人確認"),
     Purpose("space-sharing", "スペース利用者の本人・年齢確認"),
@@ -50,17 +67,18 @@ class Services:
         when = datetime.fromtimestamp(self.now, UTC)
         self.ca = create_jpki_ca(when)
         self.card = self.ca.issue_card(HANAKO, when)
+        self.authority = create_licence_authority(when)
         self.issuer = LoopbackIssuer(
             folder / "issuer",
             jpki_trust=self.ca.trust(when),
-            licence_trust=LicenceTrust((create_licence_authority(when).certificate,)),
+            licence_trust=LicenceTrust((self.authority.certificate,)),
             ledger=self.ledger,
         )
         governance = self.registry.governance[:2]
         self.ledger.submit(self.issuer.identity.did_create_entry())
         member = Member(
             self.issuer.identity.did, "issuer", "株式会社テスト本人確認", "4010001234567", 1,
-            evidence_methods=("jpki",),
+            evidence_methods=("jpki", "drivers_licence_ic"),
         )  # fmt: skip
         self.ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
         identity, self.verifier_token = create_identity(folder / "verifier")
@@ -106,6 +124,21 @@ class Services:
             )
         assert check.status_code == 201, check.text
         return str(check.json()["offer_url"])
+
+    def licence_offer(self) -> str:
+        """Hanako's driving licence read at the counter (IC chip signature, face compared): the
+        offer of a KYC credential (method ヘ) and a licence credential."""
+        data, signature = sign_licence(self.authority, LICENCE)
+        body = {
+            "data": base64.b64encode(data).decode(),
+            "signature": base64.b64encode(signature).decode(),
+            "face_compared": True,
+            "operator": "counter-2",
+        }
+        admin = {"authorization": "Bearer " + self.issuer.admin_token}
+        answer = httpx.post(self.issuer.url + "/admin/checks/licence", json=body, headers=admin, timeout=30)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["offer_url"])
 
     def request_url(self, policy: str) -> str:
         return self.verifier.new_request(policy).url

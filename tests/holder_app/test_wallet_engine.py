@@ -127,3 +127,24 @@ def test_the_person_can_refuse_and_nothing_is_disclosed(wallet: Wallet, services
     assert len(services.verifier.customers.customers()) == before
     assert wallet.store.consents() == []
     assert wallet.store.history()[-1].outcome == "refused"
+
+
+def test_car_sharing_gets_kyc_over_20_a_valid_licence_name_and_address_under_an_anchored_consent(
+    wallet: Wallet, services: Services
+) -> None:
+    received = wallet.receive(services.licence_offer())
+    assert len(received) == 2  # the KYC credential (method ヘ) and the licence credential
+    request = wallet.open_request(services.request_url("car-sharing"))
+    assert request.receipt_required and request.updates_allowed
+    labels = {c.label_en for c in request.claims}
+    assert {"whether you are over 20 (yes/no only)", "address", "licence categories you may drive (e.g. ordinary)"} <= labels
+    assert "licence number" not in labels  # the licence number is not asked for, so not shown
+    approval = wallet.approve(request)
+    assert approval.consent is not None
+    grant = services.ledger.consent(approval.consent.digest).record
+    assert grant.updates_allowed and grant.purpose_id == "car-sharing"
+    customer = services.verifier.customers.customers()[-1]
+    assert customer.status == "verified" and customer.policy == "car-sharing"
+    # Both credentials were shown with one key: the customer's pairwise DID at this operator.
+    used = [c for credential in wallet.store.credentials() for c in credential.copies if c.used_by]
+    assert len({c.holder_key_id for c in used}) == 1

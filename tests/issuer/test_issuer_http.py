@@ -330,6 +330,10 @@ def test_a_licence_check_offers_kyc_and_a_separate_licence_credential(setup: Set
         )
         assert answer.status_code == 200, answer.text
         issued[configuration] = answer.json()["credentials"][0]["credential"]
+        # Both are anchored under the check that produced them: a licence IC check (ヘ), also
+        # for the KYC credential (a verifier refuses an anchor naming another method).
+        anchor = answer.json()["credentials"][0]["akashi_anchor"]
+        assert anchor["entry"]["body"]["method"] == "drivers_licence_ic", configuration
     key = setup.world.issuer.identity.signing_key.public_key
     # A car-sharing operator asks the licence credential for the category and expiry only.
     shown = present(
