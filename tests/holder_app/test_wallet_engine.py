@@ -137,8 +137,11 @@ def test_car_sharing_gets_kyc_over_20_a_valid_licence_name_and_address_under_an_
     request = wallet.open_request(services.request_url("car-sharing"))
     assert request.receipt_required and request.updates_allowed
     labels = {c.label_en for c in request.claims}
-    over_20, categories = "whether you are over 20 (yes/no only)", "licence categories you may drive (e.g. ordinary)"
-    wanted = {over_20, "address", categories}
+    wanted = {
+        "whether you are over 20 (yes/no only)",
+        "address",
+        "licence categories you may drive (e.g. ordinary)",
+    }
     assert wanted <= labels
     assert "licence number" not in labels  # the licence number is not asked for, so not shown
     approval = wallet.approve(request)
