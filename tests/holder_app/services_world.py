@@ -57,7 +57,13 @@ PURPOSES = (
 class Services:
     """Registry, issuer and verifier on loopback; ``ledger`` is a client trusting the genesis."""
 
-    def __init__(self, folder: Path, *, verifier_purposes: tuple[Purpose, ...] = PURPOSES) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        verifier_purposes: tuple[Purpose, ...] = PURPOSES,
+        register_verifier: bool = True,
+    ) -> None:
         self.now = time.time()
         self.registry = LoopbackRegistry(folder / "registry")
         self.trust = ClientTrust.from_genesis(
@@ -86,7 +92,8 @@ class Services:
         verifier_member = Member(
             identity.did, "verifier", "株式会社テストシェア", "2120901007402", 1, purposes=verifier_purposes
         )
-        self.ledger.submit(sign_member_entry("member.add", verifier_member.to_body(), governance))
+        if register_verifier:
+            self.ledger.submit(sign_member_entry("member.add", verifier_member.to_body(), governance))
         port = free_port()
         self.fetcher = HttpStatusFetcher()
         self.verifier = Verifier(

@@ -4,16 +4,32 @@ asks with an anchored consent receipt, see the customer verified, revoke the con
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
+import httpx
 import pytest
 from services_world import PERSONAL, PURPOSES, Services
 
+from akashi_demo.loopback import LoopbackIssuer
 from holder_app.store import WalletStore
 from holder_app.wallet import Wallet, create_wallet
+from identity.crypto.keys import Ed25519PrivateKey
 from identity.crypto.passphrase import TEST_PARAMS
-from identity.errors import PolicyError
+from identity.did.did_key import did_key_from_public_key
+from identity.errors import InvalidSignature, NotFound, PolicyError
+from identity.jose.jws import parse_compact_unverified
+from identity.protocols.oid4vp import build_request_object, parse_request_url
+from issuer.evidence import LicenceTrust
+from registry.client import RegistryClient
+
+
+def pairwise_did(wallet: Wallet, key_id: str) -> str:
+    """The customer id the verifier knows this person by: the did:key of the slot shown to it."""
+    return did_key_from_public_key(wallet.store.key(key_id).public_key)
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +90,9 @@ def test_present_to_space_sharing_discloses_only_what_was_asked_and_revoke_ends_
 
     approval = wallet.approve(request)
     assert approval.consent is not None and approval.consent.status == "active"
-    customers = services.verifier.customers.customers()
-    mine = [c for c in customers if c.status == "verified"]
-    assert mine, customers
-    record = services.verifier.customers.kyc_status(mine[-1].customer)
-    assert record.status == "verified"
+    used = [c for credential in wallet.store.credentials() for c in credential.copies if c.used_by]
+    record = services.verifier.customers.kyc_status(pairwise_did(wallet, used[0].holder_key_id))
+    assert record.status == "verified" and record.policy == "space-sharing"
     stored = services.verifier.customers.path
     assert all(secret.encode() not in Path(stored).read_bytes() for secret in PERSONAL)
     grant = services.ledger.consent(approval.consent.digest)
@@ -148,8 +162,69 @@ def test_car_sharing_gets_kyc_over_20_a_valid_licence_name_and_address_under_an_
     assert approval.consent is not None
     grant = services.ledger.consent(approval.consent.digest).record
     assert grant.updates_allowed and grant.purpose_id == "car-sharing"
-    customer = services.verifier.customers.customers()[-1]
-    assert customer.status == "verified" and customer.policy == "car-sharing"
     # Both credentials were shown with one key: the customer's pairwise DID at this operator.
     used = [c for credential in wallet.store.credentials() for c in credential.copies if c.used_by]
     assert len({c.holder_key_id for c in used}) == 1
+    status = services.verifier.customers.kyc_status(pairwise_did(wallet, used[0].holder_key_id))
+    assert status.status == "verified" and status.policy == "car-sharing"
+    assert set(status.methods) == {"drivers_licence_ic"}
+
+
+def test_a_verifier_outside_the_trust_registry_is_refused_with_the_reason(
+    tmp_path: Path, wallet: Wallet
+) -> None:
+    other = Services(tmp_path / "other", register_verifier=False)  # its DID is on the ledger, nothing more
+    try:
+        wallet.ledger = other.new_ledger_client()
+        with pytest.raises(PolicyError, match="not in the trust registry"):
+            wallet.open_request(other.request_url("space-sharing"))
+        assert wallet.store.history()[-1].outcome == "refused"
+    finally:
+        wallet.ledger.close()
+        other.close()
+
+
+def test_a_request_object_signed_by_a_key_the_verifier_does_not_have_is_refused(
+    wallet: Wallet, services: Services
+) -> None:
+    wallet.receive(services.jpki_offer())
+    url = services.request_url("space-sharing")
+    reference = parse_request_url(url)
+    genuine = httpx.get(reference.request_uri).text
+    claims = parse_compact_unverified(genuine).payload_json()
+    header = parse_compact_unverified(genuine).header
+    # Same kid, same contents, signed by someone else's key: e.g. a phishing copy of the request.
+    forged = build_request_object(
+        Ed25519PrivateKey.generate(), str(header["kid"]), response_uri="https://attacker.example/collect",
+        nonce=claims["nonce"], state=claims["state"], dcql_query=claims["dcql_query"], now=int(time.time()),
+        client_metadata=claims["client_metadata"],
+    )  # fmt: skip
+    forging = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, text=forged)))
+    wallet.http = forging
+    with pytest.raises(InvalidSignature):
+        wallet.open_request(url)
+    assert wallet.store.consents() == [] and wallet.store.history()[-1].outcome == "refused"
+
+
+def test_a_credential_not_anchored_on_the_ledger_is_not_stored(
+    wallet: Wallet, services: Services, tmp_path: Path
+) -> None:
+    # An issuer known on the ledger and accredited, whose credentials never reach the ledger.
+    when = datetime.fromtimestamp(services.now, UTC)
+    unanchored = LoopbackIssuer(
+        tmp_path / "issuer", jpki_trust=services.ca.trust(when),
+        licence_trust=LicenceTrust((services.authority.certificate,)), ledger=cast(RegistryClient, None),
+    )  # fmt: skip
+    try:
+        services.ledger.submit(unanchored.identity.did_create_entry())
+        original, services.issuer = services.issuer, unanchored
+        try:
+            offer = services.jpki_offer()
+        finally:
+            services.issuer = original
+        with pytest.raises(NotFound):
+            wallet.receive(offer)
+        assert wallet.store.credentials() == []
+        assert wallet.store.history()[-1].outcome == "failed"
+    finally:
+        unanchored.stop()
