@@ -179,7 +179,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_receive(args: argparse.Namespace) -> int:
     with _opened(args) as wallet:
-        received = wallet.receive(args.offer, tx_code=args.tx_code)
+        tx_code = args.tx_code
+        if tx_code is None and wallet.offer_needs_tx_code(args.offer):
+            if not sys.stdin.isatty():
+                raise MalformedInput("this offer needs the transaction code the issuer gave you: --tx-code")
+            tx_code = getpass.getpass("transaction code from the issuer: ")
+        received = wallet.receive(args.offer, tx_code=tx_code)
     rows = [
         {"id": c.id, "vct": c.vct, "issuer": c.issuer, "copies": len(c.copies), "expires_at": c.expires_at}
         for c in received

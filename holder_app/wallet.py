@@ -62,6 +62,7 @@ from identity.jose.jws import parse_compact_unverified
 from identity.ledger.envelope import sign_envelope
 from identity.protocols.dcql import Candidate, parse_dcql_query, select_credentials
 from identity.protocols.oid4vci import (
+    CredentialOffer,
     build_credential_request,
     build_proof_jwt,
     build_token_request,
@@ -205,12 +206,19 @@ class Wallet:
             self.store.log("issuance", outcome="failed", reason=str(error))
             raise
 
-    def _receive(self, offer_url: str, tx_code: str | None) -> list[StoredCredential]:
+    def offer_needs_tx_code(self, offer_url: str) -> bool:
+        """Whether redeeming the offer needs a transaction code (the issuer gives it apart)."""
+        return self._offer(offer_url).tx_code is not None
+
+    def _offer(self, offer_url: str) -> CredentialOffer:
         reference = parse_offer_url(offer_url.strip())
-        offer = reference.offer
-        if offer is None:
-            assert reference.offer_uri is not None
-            offer = parse_offer(self._get(reference.offer_uri).content)
+        if reference.offer is not None:
+            return reference.offer
+        assert reference.offer_uri is not None
+        return parse_offer(self._get(reference.offer_uri).content)
+
+    def _receive(self, offer_url: str, tx_code: str | None) -> list[StoredCredential]:
+        offer = self._offer(offer_url)
         if offer.pre_authorized_code is None:
             raise MalformedInput("this offer has no pre-authorized code; akashi wallets redeem only those")
         if offer.tx_code is not None and not tx_code:

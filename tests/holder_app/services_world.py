@@ -7,7 +7,7 @@ import base64
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -111,6 +111,10 @@ class Services:
 
     def jpki_offer(self) -> str:
         """Hanako's My Number card checked at the issuer's counter: the offer URL for her wallet."""
+        return str(self.jpki_check()["offer_url"])
+
+    def jpki_check(self, *, tx_code: bool = False) -> dict[str, Any]:
+        """The counter's JPKI check, as the issuer's admin API answers it (offer URLs, tx code)."""
         admin = {"authorization": "Bearer " + self.issuer.admin_token}
         with httpx.Client(base_url=self.issuer.url, timeout=30) as counter:
             challenge = counter.post("/admin/challenges", headers=admin).json()
@@ -127,10 +131,12 @@ class Services:
                     ).decode(),
                     "signature": base64.b64encode(signature).decode(),
                     "operator": "counter-1",
+                    "tx_code": tx_code,
                 },
             )
         assert check.status_code == 201, check.text
-        return str(check.json()["offer_url"])
+        answer: dict[str, Any] = check.json()
+        return answer
 
     def licence_offer(self) -> str:
         """Hanako's driving licence read at the counter (IC chip signature, face compared): the

@@ -161,3 +161,21 @@ def test_refusals_are_one_line_and_change_nothing(
     assert len(services.verifier.customers.customers()) == customers
     code, out, _ = run(capsys, "history", "--data", data, "--json")
     assert json.loads(out)["history"][-1]["outcome"] == "refused"
+
+
+def test_an_offer_with_a_transaction_code_needs_it(
+    services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "wallet"
+    assert run(capsys, "init", "--data", data, *ledger_args(services))[0] == 0
+    check = services.jpki_check(tx_code=True)
+    assert check["tx_code"]
+    code, _, err = run(capsys, "receive", "--data", data, check["offer_url_by_reference"])
+    assert code == 1 and "--tx-code" in err and err.count("\n") == 1
+    code, _, err = run(
+        capsys, "receive", "--data", data, check["offer_url_by_reference"], "--tx-code", "000000"
+    )
+    assert code == 1 and err.count("\n") == 1  # a wrong code is the issuer's refusal, in one line
+    code, out, err = run(capsys, "receive", "--data", data, check["offer_url"], "--tx-code", check["tx_code"])
+    assert code == 0, err
+    assert "verified and anchored on the ledger" in out
