@@ -21,11 +21,18 @@ from issuer.service import Issuer
 from registry.app import create_app
 from registry.client import RegistryClient
 from registry.config import RegistryConfig
-from registry.genesis import Genesis
+from registry.genesis import Genesis, sign_member_entry
 from registry.service import Service, init_data_dir, open_service, read_private_key
+from registry.state import Member, Purpose
 from registry.witness_app import create_witness_app
+from verifier.app import create_app as create_verifier_app
+from verifier.config import VerifierConfig
+from verifier.identity import create_identity as create_verifier_identity
+from verifier.policies import Policy, default_policies, parse_policies
+from verifier.service import Verifier
+from verifier.setup import HttpStatusFetcher
 
-__all__ = ["LoopbackIssuer", "LoopbackRegistry", "free_port", "serve_in_thread"]
+__all__ = ["LoopbackIssuer", "LoopbackRegistry", "LoopbackVerifier", "free_port", "serve_in_thread"]
 
 
 def _free_port() -> int:
@@ -138,3 +145,54 @@ class LoopbackIssuer:
         """Stop serving and close the stores."""
         self._server.stop()
         self.issuer.close()
+
+
+class LoopbackVerifier:
+    """An operator's verifier service on loopback: its DID created on ``ledger``, admitted to
+    the trust registry by ``governance`` with the purposes of its ``policies``, trusting
+    ``issuers``, fetching status lists over HTTP."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        legal_name: str,
+        corporate_number: str,
+        ledger: RegistryClient,
+        governance: list[Ed25519PrivateKey],
+        issuers: list[str],
+        policies: dict[str, Policy] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        port = _free_port()
+        identity, self.admin_token = create_verifier_identity(folder)
+        self.policies = policies or parse_policies(default_policies())
+        purposes = {p.purpose_id: Purpose(p.purpose_id, p.purpose_ja) for p in self.policies.values()}
+        ledger.submit(identity.did_create_entry())
+        member = Member(
+            identity.did, "verifier", legal_name, corporate_number, 1, purposes=tuple(purposes.values())
+        )
+        ledger.submit(sign_member_entry("member.add", member.to_body(), governance))
+        self.legal_name = legal_name
+        self._fetcher = HttpStatusFetcher()
+        self.verifier = Verifier(
+            VerifierConfig(data_dir=folder, port=port),
+            identity,
+            ledger=ledger,
+            policies=self.policies,
+            issuers=issuers,
+            fetch_status_list=self._fetcher,
+            clock=clock,
+        )
+        self._server = serve_in_thread(create_verifier_app(self.verifier), port)
+
+    @property
+    def did(self) -> str:
+        """The operator's did:akashi."""
+        return self.verifier.identity.did
+
+    def stop(self) -> None:
+        """Stop serving and close the stores."""
+        self._server.stop()
+        self.verifier.close()
+        self._fetcher.close()

@@ -14,5 +14,10 @@ def test_demo_tells_the_whole_core_story(capsys: pytest.CaptureFixture[str]) -> 
     assert "Every check passed." in out
     assert "identity verified under jp_aml, method ワ" in out
     assert "swapped for 佐藤 in its disclosure: refused (ProofMismatch" in out
-    assert "the credential's digest is anchored on the ledger" in out
+    assert "its digest is anchored at leaf" in out
+    assert "the operator's backend: customer did:key:" in out and "is verified" in out
+    assert "what it stored holds no name, birth date, address or licence number" in out
+    assert "different pairwise DIDs" in out
+    assert "verified offline with nothing but the log's and the witness's keys" in out
+    assert "one edited claim name is found" in out
     assert "no name, birth date, address or serial" in out
