@@ -28,7 +28,7 @@ from registry.witness_app import create_witness_app
 from verifier.app import create_app as create_verifier_app
 from verifier.config import VerifierConfig
 from verifier.identity import create_identity as create_verifier_identity
-from verifier.policies import Policy, default_policies, parse_policies
+from verifier.policies import Policy, default_policies, parse_policies, registered_purposes
 from verifier.service import Verifier
 from verifier.setup import HttpStatusFetcher
 
@@ -167,7 +167,7 @@ class LoopbackVerifier:
         port = _free_port()
         identity, self.admin_token = create_verifier_identity(folder)
         self.policies = policies or parse_policies(default_policies())
-        purposes = {p.purpose_id: Purpose(p.purpose_id, p.purpose_ja) for p in self.policies.values()}
+        purposes = {p["id"]: Purpose.from_json(p) for p in registered_purposes(self.policies)}
         ledger.submit(identity.did_create_entry())
         member = Member(
             identity.did, "verifier", legal_name, corporate_number, 1, purposes=tuple(purposes.values())

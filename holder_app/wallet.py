@@ -21,8 +21,9 @@ Presenting (rules, in order; each refusal says why and is logged):
    and corporate number are shown from there.
 3. The purpose the request states (``akashi_consent_request.purpose_id``) is one the
    verifier registered; a request without one is shown as "no purpose stated".
-4. The DCQL query is answered from the wallet's credentials; a query the wallet cannot
-   answer is refused with what is missing.
+4. The query asks for nothing outside the claims the purpose registered (when it
+   registered them); the DCQL query is answered from the wallet's credentials; a query
+   the wallet cannot answer is refused with what is missing.
 5. Approved: present only the selected claims, with the slot's copies, a KB-JWT on the
    request's nonce and audience, and a consent receipt (nonce = the request's, claims =
    the disclosed paths) anchored on the ledger by ``consent.grant`` before it is sent.
@@ -60,7 +61,7 @@ from identity.errors import AkashiError, BindingError, MalformedInput, NotFound,
 from identity.jose.jwk import public_key_from_jwk
 from identity.jose.jws import parse_compact_unverified
 from identity.ledger.envelope import sign_envelope
-from identity.protocols.dcql import Candidate, parse_dcql_query, select_credentials
+from identity.protocols.dcql import Candidate, parse_dcql_query, path_within, select_credentials
 from identity.protocols.oid4vci import (
     CredentialOffer,
     build_credential_request,
@@ -363,6 +364,7 @@ class Wallet:
         terms = terms if isinstance(terms, Mapping) else {}
         purpose_id = terms.get("purpose_id") if isinstance(terms.get("purpose_id"), str) else None
         purpose_text = None
+        registered_claims = None
         if purpose_id is not None:  # 3
             registered = member.purpose(purpose_id)
             if registered is None:
@@ -371,6 +373,7 @@ class Wallet:
                     " answer"
                 )
             purpose_text = registered.text
+            registered_claims = registered.claims
         if request.state is None:
             raise MalformedInput("the request carries no state")
         query = parse_dcql_query(request.dcql_query)  # 4
@@ -379,6 +382,14 @@ class Wallet:
             raise PolicyError("the wallet holds no credential it could show this verifier")
         candidates = [Candidate.from_claims(parse_claims_unverified(copy.sd_jwt)) for _, copy in holdings]
         selection = select_credentials(query, candidates)
+        if registered_claims is not None:  # 4: no more than the registered purpose covers
+            asked = [tuple(item.path) for credential in query.credentials for item in credential.claims or ()]
+            outside = [path for path in asked if not path_within(path, registered_claims)]
+            if outside:
+                raise PolicyError(
+                    f"{member.legal_name} asks for {', '.join(claim_label(p, 'en') for p in outside)}, which "
+                    f"its registered purpose {purpose_id!r} does not cover: the wallet will not answer"
+                )
         chosen: dict[str, tuple[tuple[str, tuple[ClaimPath, ...]], ...]] = {}
         claims: list[RequestedClaim] = []
         for query_id, answers in selection.items():

@@ -203,14 +203,26 @@ class DidRecord:
 
 @dataclass(frozen=True, slots=True)
 class Purpose:
-    """A purpose a verifier registered: a stable id and the text shown to holders."""
+    """A purpose a verifier registered: a stable id, the text shown to holders, and the
+    claims it covers (DCQL claims path pointers; None when the member registered no list)."""
 
     id: str
     text: str
+    claims: tuple[tuple[str | int | None, ...], ...] | None = None
 
-    def to_json(self) -> dict[str, str]:
-        """``{id, text}``."""
-        return {"id": self.id, "text": self.text}
+    def to_json(self) -> dict[str, Any]:
+        """``{id, text}``, with ``claims`` when registered."""
+        out: dict[str, Any] = {"id": self.id, "text": self.text}
+        if self.claims is not None:
+            out["claims"] = [list(path) for path in self.claims]
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Purpose:
+        """Read :meth:`to_json`'s object (its shape already checked by the schema)."""
+        claims = obj.get("claims")
+        paths = None if claims is None else tuple(tuple(path) for path in claims)
+        return cls(obj["id"], obj["text"], paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +276,7 @@ class Member:
             version=obj["version"],
             active=active,
             evidence_methods=tuple(obj.get("evidence_methods", ())),
-            purposes=tuple(Purpose(p["id"], p["text"]) for p in obj.get("purposes", ())),
+            purposes=tuple(Purpose.from_json(p) for p in obj.get("purposes", ())),
             note_key=obj.get("note_key"),
         )
 

@@ -25,7 +25,12 @@ from verifier.config import VerifierConfig, from_sources
 from verifier.export import verify_export
 from verifier.identity import create_identity, load_identity
 from verifier.monitoring import Change
-from verifier.policies import DEFAULT_POLICIES_FILE, load_policies, write_default_policies
+from verifier.policies import (
+    DEFAULT_POLICIES_FILE,
+    load_policies,
+    registered_purposes,
+    write_default_policies,
+)
 from verifier.requests import qr_png, qr_svg
 from verifier.service import Verifier
 from verifier.setup import (
@@ -83,9 +88,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.genesis:
         save_registry(config, args.registry, args.genesis, args.witness, args.k)
     policies = load_policies(policies_file)
-    purposes = list(
-        {p.purpose_id: {"id": p.purpose_id, "text": p.purpose_ja} for p in policies.values()}.values()
-    )
+    purposes = registered_purposes(policies)
     member = {
         "did": identity.did,
         "role": "verifier",

@@ -37,6 +37,7 @@ from identity.protocols.dcql import (
     claim,
     credential_set,
     dcql_query,
+    path_within,
     sd_jwt_credential,
 )
 from identity.schemas import validate
@@ -57,6 +58,8 @@ __all__ = [
     "licence_valid_today",
     "load_policies",
     "parse_policies",
+    "purpose_claims",
+    "registered_purposes",
     "to_dcql",
     "write_default_policies",
 ]
@@ -259,6 +262,8 @@ class RegisteredPurpose(Protocol):
     def id(self) -> str: ...
     @property
     def text(self) -> str: ...
+    @property
+    def claims(self) -> tuple[tuple[str | int | None, ...], ...] | None: ...
 
 
 class MemberRecord(Protocol):
@@ -274,7 +279,8 @@ class MemberRecord(Protocol):
 
 
 def check_purposes(policies: Iterable[Policy], member: MemberRecord) -> dict[str, str]:
-    """Rules 4-5: every policy's purpose is registered by this verifier.
+    """Rules 4-6: every policy's purpose is registered by this verifier, and covers every
+    claim the policy asks for (when the purpose registered its claims).
 
     Returns policy id → the registered purpose text (what a wallet shows). Raises
     :class:`PolicyError` naming the first policy whose purpose is missing.
@@ -288,8 +294,40 @@ def check_purposes(policies: Iterable[Policy], member: MemberRecord) -> dict[str
             raise PolicyError(
                 f"policy {policy.id!r}: purpose {policy.purpose_id!r} is not registered for {member.did}"
             )
+        if registered.claims is not None:  # rule 6
+            outside = [p for p in purpose_claims(policy) if not path_within(p, registered.claims)]
+            if outside:
+                raise PolicyError(
+                    f"policy {policy.id!r} asks for {', '.join(map(_dotted, outside))}, which purpose "
+                    f"{policy.purpose_id!r} did not register: wallets would refuse it"
+                )
         texts[policy.id] = registered.text
     return texts
+
+
+def purpose_claims(policy: Policy) -> tuple[tuple[str | int | None, ...], ...]:
+    """Every claim path the policy's query asks for: what its purpose must register
+    (``purposes[].claims`` of the member entry), so that wallets can hold the request to it."""
+    query = to_dcql(policy, "https://issuer.invalid")  # the paths do not depend on the issuer
+    paths = {tuple(item.path) for credential in query.credentials for item in credential.claims or ()}
+    return tuple(sorted(paths, key=_dotted))
+
+
+def registered_purposes(policies: Mapping[str, Policy]) -> list[dict[str, Any]]:
+    """The ``purposes`` of this verifier's member entry: each purpose its policies use, with its
+    text and every claim those policies ask for under it."""
+    purposes: dict[str, dict[str, Any]] = {}
+    for policy in policies.values():
+        fresh = {"id": policy.purpose_id, "text": policy.purpose_ja, "claims": []}
+        entry = purposes.setdefault(policy.purpose_id, fresh)
+        for path in purpose_claims(policy):
+            if list(path) not in entry["claims"]:
+                entry["claims"].append(list(path))
+    return list(purposes.values())
+
+
+def _dotted(path: Sequence[str | int | None]) -> str:
+    return ".".join("*" if step is None else str(step) for step in path)
 
 
 # -- DCQL -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from registry.state import Member, Purpose
 from verifier.app import create_app
 from verifier.config import VerifierConfig
 from verifier.identity import create_identity
-from verifier.policies import default_policies, parse_policies
+from verifier.policies import default_policies, parse_policies, registered_purposes
 from verifier.service import Verifier
 from verifier.setup import HttpStatusFetcher
 
@@ -47,11 +47,8 @@ LICENCE = LicenceData(
     issuing_authority="東京都公安委員会",
 )
 PERSONAL = ["花子", "1998-07-15", "霞が関", "千代田区", "301234567890"]
-PURPOSES = (
-    Purpose("car-sharing", "カーシェア会員登録時の本人確認"),
-    Purpose("space-sharing", "スペース利用者の本人・年齢確認"),
-    Purpose("parcel-locker", "宅配ロッカーの受取人確認"),
-)
+#: The purposes the verifier registers: those of its default policies, with the claims each covers.
+PURPOSES = tuple(Purpose.from_json(p) for p in registered_purposes(parse_policies(default_policies())))
 
 
 class Services:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services_world import PERSONAL, Services
+from services_world import PERSONAL, PURPOSES, Services
 
 from holder_app.cli import PASSPHRASE_VARIABLE, main
 from holder_app.recovery_kit import parse_kit
@@ -68,7 +68,8 @@ def test_from_nothing_to_a_verified_customer_and_back(
     code, out, err = run(capsys, "present", "--data", data, services.request_url("space-sharing"), "--yes")
     assert code == 0, err
     assert "株式会社テストシェア (法人番号 2120901007402)" in out
-    assert "18歳以上かどうか" in out and "スペース利用者の本人・年齢確認" in out
+    registered = next(p for p in PURPOSES if p.id == "space-sharing")
+    assert "18歳以上かどうか" in out and f"purpose: {registered.text}" in out
     assert services.verifier.customers.customers()[-1].status == "verified"
 
     code, out, _ = run(capsys, "consents", "--data", data, "--json")

@@ -25,6 +25,7 @@ from identity.jose.jws import parse_compact_unverified
 from identity.protocols.oid4vp import build_request_object, parse_request_url
 from issuer.evidence import LicenceTrust
 from registry.client import RegistryClient
+from registry.state import Purpose
 
 
 def pairwise_did(wallet: Wallet, key_id: str) -> str:
@@ -83,7 +84,8 @@ def test_present_to_space_sharing_discloses_only_what_was_asked_and_revoke_ends_
     wallet.receive(services.jpki_offer())
     request = wallet.open_request(services.request_url("space-sharing"))
     assert request.legal_name == "株式会社テストシェア" and request.corporate_number == "2120901007402"
-    assert request.purpose_id == "space-sharing" and request.purpose_text == "スペース利用者の本人・年齢確認"
+    registered = next(p for p in PURPOSES if p.id == "space-sharing")
+    assert request.purpose_id == "space-sharing" and request.purpose_text == registered.text
     labels = [c.label_en for c in request.claims]
     assert "whether you are over 18 (yes/no only)" in labels
     assert not any("family name" in label or "address" in label for label in labels)
@@ -228,3 +230,23 @@ def test_a_credential_not_anchored_on_the_ledger_is_not_stored(
         assert wallet.store.history()[-1].outcome == "failed"
     finally:
         unanchored.stop()
+
+
+def test_a_request_for_more_than_the_registered_purpose_covers_is_refused(
+    tmp_path: Path, wallet: Wallet
+) -> None:
+    # The operator registered "space-sharing" for the age check only; its policy also asks for KYC.
+    narrow = Purpose("space-sharing", "年齢確認のみ", claims=(("age_over_18",),))
+    other = Services(tmp_path / "other", verifier_purposes=(narrow,))
+    try:
+        wallet.ledger = other.new_ledger_client()
+        wallet.receive(other.jpki_offer())
+        before = len(other.verifier.customers.customers())
+        with pytest.raises(PolicyError, match="does not cover"):
+            wallet.open_request(other.request_url("space-sharing"))
+        assert len(other.verifier.customers.customers()) == before
+        assert wallet.store.consents() == []
+        assert "the law your identity was verified under" in (wallet.store.history()[-1].reason or "")
+    finally:
+        wallet.ledger.close()
+        other.close()

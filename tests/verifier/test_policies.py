@@ -36,6 +36,7 @@ from verifier.policies import (
     licence_valid_today,
     load_policies,
     parse_policies,
+    registered_purposes,
     to_dcql,
     write_default_policies,
 )
@@ -173,6 +174,20 @@ def test_registered_purposes_pass_and_give_the_registered_text() -> None:
 )
 def test_unregistered_purposes_or_members_are_refused(member: Member) -> None:
     with pytest.raises(PolicyError):
+        check_purposes(policies().values(), member)
+
+
+def test_registered_claims_must_cover_what_each_policy_asks() -> None:
+    registered = {p["id"]: p for p in registered_purposes(policies())}
+    assert ["age_over_18"] in registered["space-sharing"]["claims"]
+    assert ["verified_claims", "claims", "address"] in registered["car-sharing"]["claims"]
+    member = Member("did:akashi:zOperator", "verifier", "株式会社あかし", "1234567890123", 1,
+                    purposes=tuple(Purpose.from_json(p) for p in registered.values()))  # fmt: skip
+    assert set(check_purposes(policies().values(), member)) == set(policies())
+    narrowed = {**registered, "space-sharing": {**registered["space-sharing"], "claims": [["age_over_18"]]}}
+    member = Member("did:akashi:zOperator", "verifier", "株式会社あかし", "1234567890123", 1,
+                    purposes=tuple(Purpose.from_json(p) for p in narrowed.values()))  # fmt: skip
+    with pytest.raises(PolicyError, match=r"verified_claims\.verification\.trust_framework"):
         check_purposes(policies().values(), member)
 
 

@@ -18,6 +18,7 @@
 
 from identity.protocols.dcql.checking import CheckedPresentation, DcqlCheck, check_presentation
 from identity.protocols.dcql.matching import Candidate, Selection, match_credential, select_credentials
+from identity.protocols.dcql.pointer import path_within
 from identity.protocols.dcql.query import (
     DEFAULT_LIMITS,
     SD_JWT_VC_FORMAT,
@@ -57,6 +58,7 @@ __all__ = [
     "match_credential",
     "parse_dcql_query",
     "parse_dcql_query_json",
+    "path_within",
     "sd_jwt_credential",
     "select_credentials",
 ]

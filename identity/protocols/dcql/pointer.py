@@ -83,3 +83,19 @@ def path_covers(disclosed: ClaimPath, requested: Iterable[ClaimPath]) -> bool:
     """Whether a disclosed claim path was needed for one of ``requested``: it lies on the
     way to a requested claim, or inside one."""
     return any(_agree(disclosed, request) for request in requested)
+
+
+def path_within(path: ClaimPath, scopes: Iterable[ClaimPath]) -> bool:
+    """Whether ``path`` is one of ``scopes`` or lies inside one: a scope is a prefix of it,
+    step by step (a ``null`` scope step stands for every array element, so it covers an
+    index or ``null``; an index covers only itself). Unlike :func:`path_covers`, the way to
+    a scope is not inside it: ``["a"]`` is not within ``[["a", "b"]]``."""
+    for scope in scopes:
+        if len(path) < len(scope):
+            continue
+        if all(
+            (want is None and (got is None or type(got) is int)) or (got == want and type(got) is type(want))
+            for got, want in zip(path, scope, strict=False)
+        ):
+            return True
+    return False

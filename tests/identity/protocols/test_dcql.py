@@ -30,6 +30,7 @@ from identity.protocols.dcql import (
     match_credential,
     parse_dcql_query,
     parse_dcql_query_json,
+    path_within,
     sd_jwt_credential,
     select_credentials,
 )
@@ -497,3 +498,15 @@ def test_round_trip_for_random_claim_subsets(chosen: list[tuple[Any, ...]], with
     assert checked.not_requested == ()  # the wallet disclosed nothing beyond the query
     if not chosen:
         assert checked.requested == ()
+
+
+def test_path_within_a_scope_means_the_scope_or_inside_it() -> None:
+    scopes = [("verified_claims", "claims", "address"), ("categories", None), ("age_over_20",)]
+    assert path_within(("age_over_20",), scopes)
+    assert path_within(("verified_claims", "claims", "address", "locality"), scopes)
+    assert path_within(("categories", 0), scopes) and path_within(("categories", None), scopes)
+    assert not path_within(("verified_claims", "claims"), scopes)  # the way to a scope reveals more
+    assert not path_within(("verified_claims",), scopes)
+    assert not path_within(("age_over_18",), scopes)
+    assert not path_within(("categories",), scopes)
+    assert not path_within(("x", None), [("x", 0)])  # an index scope does not cover every element
