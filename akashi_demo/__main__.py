@@ -48,6 +48,7 @@ from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, LoopbackVerif
 from holder_app.audit import verify_audit, write_audit_jsonl
 from holder_app.audit_events import AuditEvent
 from holder_app.audit_events import Purpose as AuditPurpose
+from holder_app.recovery import forget_recovery_keys
 from holder_app.recovery_kit import format_kit
 from holder_app.store import WalletStore
 from holder_app.wallet import Wallet, create_wallet
@@ -204,6 +205,8 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         n.say(f"her identifier: {kit.did}")
         n.say("its inception commits to the digest of a next key, kept offline as her recovery kit:")
         n.say(format_kit(kit)[:47] + "…")
+        forget_recovery_keys(store)  # shown: from now on only the kit can rotate her identity
+        n.check(store.keys("next", active_only=False) == [], "the wallet does not keep the recovery key")
         n.check(
             wallet_ledger.resolve_did(kit.did).document is not None, "her did:akashi is on the ledger, proven"
         )

@@ -1,7 +1,8 @@
 """``akashi-wallet``: the person's wallet on the command line.
 
 Commands: ``init``, ``receive``, ``present``, ``credentials``, ``consents``, ``revoke``,
-``history``, ``backup``, ``restore``, ``audit export``, ``audit verify``. A wallet lives in
+``history``, ``rotate``, ``recover``, ``backup``, ``restore``, ``audit export``,
+``audit verify``. A wallet lives in
 a folder (``--data DIR``, default ``$AKASHI_WALLET_DATA_DIR`` or ``wallet-data``): the
 encrypted ``wallet.db`` and ``registry.json`` (which ledger to read and whom to believe;
 nothing personal). The passphrase is asked for, or read from ``$AKASHI_WALLET_PASSPHRASE``
@@ -27,7 +28,8 @@ from typing import Any
 from holder_app.audit import verify_audit, write_audit_csv, write_audit_jsonl
 from holder_app.audit_events import AuditEvent, Purpose
 from holder_app.claim_text import claim_label, dotted
-from holder_app.recovery_kit import format_kit, kit_qr_svg
+from holder_app.recovery import forget_recovery_keys, recover, rotate
+from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.store import WalletStore
 from holder_app.wallet import Wallet, create_wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
@@ -157,23 +159,85 @@ def cmd_init(args: argparse.Namespace) -> int:
         store.close()
         (data / WALLET_FILE).unlink(missing_ok=True)  # no half-made wallet is left behind
         raise
-    store.close()
-    settings.write(data)
+    try:
+        settings.write(data)
+        _show_kit(args, kit, f"wallet created in {data}")
+        forget_recovery_keys(store)  # from now on only the kit can rotate the identity
+    finally:
+        store.close()
+    return 0
+
+
+def _show_kit(
+    args: argparse.Namespace, kit: RecoveryKit, headline: str, extra: dict[str, Any] | None = None
+) -> None:
     text = format_kit(kit)
     if args.kit_qr:
         Path(args.kit_qr).write_text(kit_qr_svg(kit), encoding="utf-8")
     human = "\n".join(
         [
-            f"wallet created in {data}",
+            headline,
             f"your identifier: {kit.did}",
             "",
             "RECOVERY KIT — write it down or print it, keep it offline, never type it into a website:",
             text,
             *([f"(also as a QR code in {args.kit_qr})"] if args.kit_qr else []),
-            "With it and a backup (`akashi-wallet backup`) you can recover this wallet on a new phone.",
+            "With it and a backup (`akashi-wallet backup`) you can recover this wallet on a new phone;",
+            "it is the only way to rotate your identity: the wallet does not keep it.",
         ]
     )
-    _emit(args, {"did": kit.did, "recovery_kit": text, "kit_qr": args.kit_qr}, human)
+    _emit(args, {"did": kit.did, "recovery_kit": text, "kit_qr": args.kit_qr, **(extra or {})}, human)
+
+
+def _kit_text(args: argparse.Namespace) -> str:
+    if args.kit:
+        return str(args.kit)
+    if not sys.stdin.isatty():
+        raise MalformedInput("give your recovery kit with --kit")
+    return input("your recovery kit (AKASHI-KIT1-…): ")
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    with _opened(args) as wallet:
+        kit = rotate(wallet.store, wallet.ledger, kit=_kit_text(args))
+        _show_kit(args, kit, "identity rotated on the ledger: the old kit and the old device key are void")
+        forget_recovery_keys(wallet.store)
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    data = _data(args)
+    if (data / WALLET_FILE).exists():
+        raise MalformedInput(f"{data} already holds a wallet; recover into an empty folder")
+    genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
+    settings = LedgerSettings(args.registry, genesis, tuple(args.witness), args.k)
+    settings.trust()
+    data.mkdir(parents=True, exist_ok=True)
+    with settings.client(data) as ledger:
+        recovered = recover(args.backup, _kit_text(args), _passphrase(), data / WALLET_FILE, ledger)
+    store = recovered.store
+    try:
+        settings.write(data)
+        extra = {
+            "retired_keys": len(recovered.retired_keys),
+            "revoked_consents": list(recovered.revoked_consents),
+            "unrevoked_consents": [{"id": i, "reason": r} for i, r in recovered.unrevoked_consents],
+            "untrusted_credentials": list(recovered.untrusted_credentials),
+        }
+        lines = [
+            f"wallet recovered in {data}; the lost device's keys are dead on the ledger",
+            f"{len(recovered.revoked_consents)} consents revoked (the lost device could have used them)",
+            *(f"NOT revoked, retry with `revoke {i}`: {r}" for i, r in recovered.unrevoked_consents),
+            *(
+                [f"ask the issuer for new copies of {len(recovered.untrusted_credentials)} credentials: "
+                 "the old ones are bound to the lost device's keys"]
+                if recovered.untrusted_credentials else []
+            ),
+        ]  # fmt: skip
+        _show_kit(args, recovered.kit, "\n".join(lines), extra)
+        forget_recovery_keys(store)
+    finally:
+        store.close()
     return 0
 
 
@@ -478,6 +542,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("consent", help="the consent id (see `consents`)")
     p = command("history", cmd_history, "what the wallet did, and with whom (claim names, never values)")
     p.add_argument("--verifier", default=None, help="only this verifier's DID")
+    p = command(
+        "rotate", cmd_rotate, "rotate your identity's keys with your recovery kit; prints the new kit"
+    )
+    p.add_argument("--kit", default=None, help="the recovery kit text (asked for when omitted)")
+    p.add_argument("--kit-qr", default=None, help="also write the new kit as a QR code (SVG)")
+    p = command(
+        "recover", cmd_recover, "take your identity back on a new device: a backup plus the recovery kit"
+    )
+    p.add_argument("backup", type=Path, help="an encrypted backup of the lost wallet")
+    p.add_argument("--kit", default=None, help="the recovery kit text (asked for when omitted)")
+    p.add_argument("--kit-qr", default=None, help="also write the new kit as a QR code (SVG)")
+    ledger_options(p)
     p = command("backup", cmd_backup, "write an encrypted backup of the wallet")
     p.add_argument("file", type=Path)
     p = command("restore", cmd_restore, "restore a backup into a new wallet folder")

@@ -282,6 +282,16 @@ class WalletStore:
             self._db.update(conn, _KEYS, record)
         return record
 
+    def forget_key(self, key_id: str) -> None:
+        """Delete a key from the file for good — its sealed row overwritten, not only unlinked
+        (``secure_delete``), so a copy of the file made afterwards does not hold it. For the
+        pre-committed recovery key once the person has its kit: a thief with the device and
+        the passphrase must not be able to rotate the identity away."""
+        with self._db.write() as conn:
+            self._get(conn, _KEYS, key_id)  # NotFound for an unknown id
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("DELETE FROM keys WHERE id = ?", (key_id,))
+
     # --- identity -----------------------------------------------------------------------
 
     def set_identity(self, did: str, events: Sequence[Mapping[str, Any]]) -> WalletIdentity:

@@ -100,7 +100,10 @@ def create_wallet(
     store: WalletStore, ledger: RegistryClient, *, random: RandomSource = os.urandom
 ) -> RecoveryKit:
     """Give a new wallet its root did:akashi (pre-rotation: the next key is committed to
-    now and kept offline, in the recovery kit), registered on the ledger."""
+    now and kept offline, in the recovery kit), registered on the ledger.
+
+    The wallet keeps the next key only until the kit has been shown: call
+    :func:`holder_app.recovery.forget_recovery_keys` then."""
     if store.identity() is not None:
         raise BindingError("this wallet already has its identity")
     device, following = Ed25519PrivateKey.generate(random), Ed25519PrivateKey.generate(random)
@@ -293,11 +296,13 @@ class Wallet:
         return slots
 
     def _taken_slots(self) -> dict[str, str]:
-        """holder key id -> the verifier its copies were shown to."""
+        """Active holder key id -> the verifier its copies were shown to. Retired slots (a
+        recovered wallet: the lost device holds their keys) are nobody's any more."""
+        active = {k.id for k in self.store.keys("holder")}
         taken: dict[str, str] = {}
         for credential in self.store.credentials():
             for copy in credential.copies:
-                if copy.used_by is not None:
+                if copy.used_by is not None and copy.holder_key_id in active:
                     taken[copy.holder_key_id] = copy.used_by
         return taken
 

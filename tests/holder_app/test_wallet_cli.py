@@ -17,6 +17,7 @@ from services_world import PERSONAL, PURPOSES, Services
 
 from holder_app.cli import PASSPHRASE_VARIABLE, main
 from holder_app.recovery_kit import parse_kit
+from holder_app.store import WalletStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,7 +132,6 @@ def consent_digest(data: Path, capsys: pytest.CaptureFixture[str]) -> str:
     code, out, _ = run(capsys, "consents", "--data", data, "--all", "--json")
     assert code == 0
     wallet_consents = json.loads(out)["consents"]
-    from holder_app.store import WalletStore
 
     with WalletStore.open(data / "wallet.db", os.environ[PASSPHRASE_VARIABLE]) as store:
         return store.consent(wallet_consents[0]["id"]).digest
@@ -180,3 +180,47 @@ def test_an_offer_with_a_transaction_code_needs_it(
     code, out, err = run(capsys, "receive", "--data", data, check["offer_url"], "--tx-code", check["tx_code"])
     assert code == 0, err
     assert "verified and anchored on the ledger" in out
+
+
+def _kit(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("AKASHI-KIT1-"))
+
+
+def test_rotate_and_recover_need_the_kit_which_the_wallet_does_not_keep(
+    services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "phone"
+    code, out, err = run(capsys, "init", "--data", data, *ledger_args(services))
+    assert code == 0, err
+    first_kit = _kit(out)
+    with WalletStore.open(data / "wallet.db", os.environ[PASSPHRASE_VARIABLE]) as store:
+        assert store.keys("next", active_only=False) == []  # a thief with the phone cannot rotate
+    code, _, err = run(capsys, "rotate", "--data", data)
+    assert code == 1 and "--kit" in err and err.count("\n") == 1
+
+    code, out, err = run(capsys, "rotate", "--data", data, "--kit", first_kit)
+    assert code == 0, err
+    second_kit = _kit(out)
+    assert second_kit != first_kit and "old kit and the old device key are void" in out
+    code, _, err = run(capsys, "rotate", "--data", data, "--kit", first_kit)
+    assert code == 1 and "recovery kit" in err and err.count("\n") == 1  # a used kit is dead
+
+    # The phone is lost; a backup and the kit bring the identity back on a new one.
+    assert run(capsys, "receive", "--data", data, services.jpki_offer())[0] == 0
+    assert run(capsys, "present", "--data", data, services.request_url("space-sharing"), "--yes")[0] == 0
+    backup = tmp_path / "phone.backup"
+    assert run(capsys, "backup", "--data", data, backup)[0] == 0
+    new = tmp_path / "new-phone"
+    code, out, err = run(
+        capsys, "recover", "--data", new, backup, "--kit", second_kit, *ledger_args(services), "--json"
+    )
+    assert code == 0, err
+    answer = json.loads(out)
+    assert len(answer["revoked_consents"]) == 1 and answer["untrusted_credentials"]
+    did = parse_kit(answer["recovery_kit"]).did
+    assert services.ledger.resolve_did(did).document is not None
+    # The lost phone can no longer rotate: its kit is used and its keys are dead.
+    code, _, err = run(capsys, "rotate", "--data", data, "--kit", second_kit)
+    assert code == 1 and err.count("\n") == 1
+    code, out, _ = run(capsys, "consents", "--data", new, "--all", "--json")
+    assert [c["state"] for c in json.loads(out)["consents"]] == ["revoked"]
