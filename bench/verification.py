@@ -10,8 +10,12 @@ accreditation, anchor, status list, DCQL with nothing extra disclosed.
 
 Rows:
 * the pipeline with a warm :class:`~verifier.pipeline.TrustCache` (issuer key, membership
-  and status list remembered; each credential's anchor looked up once), per core;
+  and status list remembered; each credential's anchor looked up once, and what its bytes
+  name — issuer, key, status reference — parsed once), per core;
 * the same without a cache (every ledger lookup made: three ledger reads each);
+* whole wallet answers over HTTP to ``akashi-verifier serve --workers N`` (see
+  :func:`run_http`): parsing the ``direct_post`` body, the pipeline, the consent rules,
+  and one commit that closes the request and stores the records;
 * two Ed25519 verifications (issuer signature, key binding): the floor.
 """
 

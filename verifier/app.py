@@ -9,10 +9,12 @@ status, recheck statuses, export the APPI records. Errors are RFC 9457 problems
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -60,6 +62,10 @@ async def _body(request: Request, limit: int) -> bytes:
 def create_app(verifier: Verifier, *, on_close: Callable[[], None] | None = None) -> Starlette:
     """The ASGI app serving ``verifier``; ``on_close`` runs when the server shuts down."""
     limit = verifier.config.max_body_bytes
+    # Wallet answers run on threads of their own (verifying is CPU work, but a cold cache
+    # reads the ledger and a commit waits for the disk; answers waiting together share one
+    # commit): a plain executor hands work over for less than anyio's run_in_threadpool.
+    answers = ThreadPoolExecutor(max_workers=40, thread_name_prefix="akashi-answer")
 
     def guarded(handler: Handler, *, admin: bool = False) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -91,7 +97,7 @@ def create_app(verifier: Verifier, *, on_close: Callable[[], None] | None = None
 
     async def response(request: Request) -> Response:
         body = await _body(request, limit)
-        answer, _ = await run_in_threadpool(verifier.receive, body)
+        answer, _ = await asyncio.get_running_loop().run_in_executor(answers, verifier.receive, body)
         return JSONResponse(answer, headers=NO_STORE)
 
     async def new_request(request: Request) -> Response:
@@ -185,6 +191,7 @@ def create_app(verifier: Verifier, *, on_close: Callable[[], None] | None = None
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        answers.shutdown(wait=True)
         if on_close is not None:
             on_close()
 

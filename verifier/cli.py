@@ -157,7 +157,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"akashi-verifier {verifier.identity.did} serving {config.public_url}{workers}", flush=True)
     try:
         if args.workers == 1:
-            uvicorn.run(create_app(verifier), host=config.host, port=config.port, log_level="warning")
+            app = create_app(verifier)
+            uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
         else:
             # Worker processes open the same folder (SQLite in WAL mode is shared safely;
             # single use of a request's state is a database transaction, not process memory).
@@ -169,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 host=config.host,
                 port=config.port,
                 log_level="warning",
+                access_log=False,  # warnings only: not even a log record per answer
             )
     finally:
         stop.set()

@@ -20,17 +20,25 @@ Steps (the comments reuse the numbers):
 6. Its status list, fetched from the URI it names and signed by the issuer's key,
    says valid (:class:`Revoked`, :class:`Suspended`).
 7. When a DCQL query is given, the presentation satisfies it, and discloses
-   nothing it did not ask for (:class:`PolicyError`).
+   nothing it did not ask for (:class:`PolicyError`); the claim paths of the query it
+   answered (those of the claim set met) are kept, for the consent receipt to cover.
+
+:func:`verify_vp_token` runs steps 1-6 on every presentation of a response, then step 7
+once for the whole VP Token (DCQL rules on every presentation, and the credential sets
+across them): a presentation is not held to the query on its own first, which would only
+repeat the same claim checks.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from identity.credentials.sdjwt import VerifiedSdJwt, verify
+from identity.credentials.sdjwt.common import ClaimPath
 from identity.credentials.status_list import (
     StatusListToken,
     StatusReference,
@@ -44,7 +52,7 @@ from identity.crypto.keys import Ed25519PublicKey
 from identity.did.document import signing_key
 from identity.errors import MalformedInput, NotFound, PolicyError, ProofMismatch
 from identity.jose.jws import parse_compact_unverified
-from identity.protocols.dcql import DcqlQuery, check_presentation
+from identity.protocols.dcql import CheckedPresentation, CredentialQuery, DcqlQuery, check_presentation
 from registry.client import RegistryClient
 
 __all__ = ["EVIDENCE_METHODS", "TrustCache", "VerifiedCredential", "verify_presentation", "verify_vp_token"]
@@ -61,16 +69,32 @@ class TrustCache:
     removal on the ledger takes effect within that), anchors for good (an anchored entry
     stays in an append-only log), status lists until their own ``ttl``/``exp``.
 
+    It also remembers, per credential digest (the SHA-256 of the issuer-signed JWT), what
+    was read from those bytes: the issuer and key they name (step 1) and their status
+    reference (step 6, kept with the claim it was parsed from and used only for an equal
+    claim). A returning customer presents the same copy to the same verifier, so these
+    are not parsed and schema-checked again; the signatures and every other check still
+    run on each presentation. At most ``memo`` digests are kept (then it starts afresh).
+
     ``None`` (the default of :func:`verify_presentation`) asks every time.
     """
 
-    def __init__(self, ttl: int = 60) -> None:
+    def __init__(self, ttl: int = 60, *, memo: int = 65536) -> None:
         self.ttl = ttl
+        self.memo = memo
         self._lock = threading.Lock()
         self._keys: dict[tuple[str, str], tuple[Ed25519PublicKey, float]] = {}
         self._members: dict[str, tuple[Any, float]] = {}
         self._anchors: dict[str, Any] = {}
         self._lists: dict[str, tuple[StatusListToken, float]] = {}
+        self._issuers: dict[str, tuple[str, str]] = {}
+        self._references: dict[str, tuple[Any, StatusReference]] = {}
+
+    def _remember(self, table: dict[str, Any], digest: str, value: Any) -> None:
+        with self._lock:
+            if len(table) >= self.memo:
+                table.clear()
+            table[digest] = value
 
     def _get(self, table: dict[Any, tuple[Any, float]], key: Any, now: float) -> Any:
         with self._lock:
@@ -94,6 +118,10 @@ class VerifiedCredential:
     result: VerifiedSdJwt
     #: Where the credential's status is published (None when it carries no status claim).
     status: StatusReference | None = None
+    #: The claim paths of the DCQL query this presentation answered: those of the claim set
+    #: met (the query's paths, ``None`` for "every element", not the disclosed indices);
+    #: empty when no query was given.
+    answered: tuple[ClaimPath, ...] = ()
 
     @property
     def claims(self) -> dict[str, Any]:
@@ -101,11 +129,17 @@ class VerifiedCredential:
         return self.result.claims
 
 
-def _issuer_of(presentation: str) -> tuple[str, str, str]:
+def _issuer_of(presentation: str, cache: TrustCache | None) -> tuple[str, str, str]:
     """Step 1: ``(iss, kid, digest)`` read before verification, only to know whom to ask."""
     if not isinstance(presentation, str) or "~" not in presentation:
         raise MalformedInput("a presentation is an SD-JWT: <jwt>~<disclosures>~<kb-jwt>")
     jwt = presentation.split("~", 1)[0]
+    try:
+        digest = b64url_encode(sha256(jwt.encode("ascii")))
+    except UnicodeEncodeError:
+        raise MalformedInput("the issuer-signed JWT is not a compact JWS") from None
+    if cache is not None and (known := cache._issuers.get(digest)) is not None:
+        return known[0], known[1], digest
     jws = parse_compact_unverified(jwt, what="issuer-signed JWT")
     payload = jws.payload_json(what="issuer-signed JWT claims")
     iss, kid = payload.get("iss"), jws.header.get("kid")
@@ -113,7 +147,9 @@ def _issuer_of(presentation: str) -> tuple[str, str, str]:
         raise MalformedInput("the credential's issuer must be a did:akashi on the ledger")
     if not isinstance(kid, str) or not kid.startswith(iss + "#"):
         raise MalformedInput("the credential's 'kid' must name a key of its issuer's DID")
-    return iss, kid, b64url_encode(sha256(jwt.encode("ascii")))
+    if cache is not None:
+        cache._remember(cache._issuers, digest, (iss, kid))
+    return iss, kid, digest
 
 
 def _issuer_key(
@@ -173,6 +209,19 @@ def _status_list(
     return token
 
 
+def _status_reference(claims: Mapping[str, Any], digest: str, cache: TrustCache | None) -> StatusReference:
+    """Step 6: the status claim parsed (and schema-checked) once per credential and claim."""
+    status = claims.get("status")
+    if cache is not None:
+        known = cache._references.get(digest)
+        if known is not None and known[0] == status:
+            return known[1]
+    reference = parse_status_reference(claims)
+    if cache is not None:
+        cache._remember(cache._references, digest, (copy.deepcopy(status), reference))
+    return reference
+
+
 def _evidence_methods(claims: Mapping[str, Any]) -> tuple[str, ...]:
     verification = claims.get("verified_claims", {}).get("verification", {})
     letters = [e.get("jp_aml_method") for e in verification.get("evidence", []) if isinstance(e, Mapping)]
@@ -193,7 +242,7 @@ def verify_presentation(
     cache: TrustCache | None = None,
 ) -> VerifiedCredential:
     """Verify one presented credential (steps 1-7 above); return what it proves or raise."""
-    iss, kid, digest = _issuer_of(presentation)  # 1
+    iss, kid, digest = _issuer_of(presentation, cache)  # 1
     key = _issuer_key(ledger, iss, kid, cache, now)  # 2
     result = verify(presentation, key, now=now, nonce=nonce, aud=audience, kb_max_age=kb_max_age)  # 3
     methods = _evidence_methods(result.claims)
@@ -210,18 +259,28 @@ def verify_presentation(
         raise PolicyError("the credential's anchor names another evidence method")
     reference = None
     if "status" in result.claims:  # 6
-        reference = parse_status_reference(result.claims)
+        reference = _status_reference(result.claims, digest, cache)
         # The fetcher maps its own transport failures to RemoteError.
         check_status(reference, _status_list(fetch_status_list, reference.uri, key, cache, now))
+    answered: tuple[ClaimPath, ...] = ()
     if query is not None:  # 7
         if query_id is None:
             raise TypeError("a DCQL query needs the id of the credential query answered")
         checked = check_presentation(query, {query_id: [result]})
-        extra = checked.not_requested
-        if any(extra.values()):
+        if any(checked.not_requested.values()):
             raise PolicyError("the presentation discloses claims the request did not ask for")
+        answered = _answered(query, checked.presentations[0])
     index = anchored.entry.index if anchored.entry is not None else None
-    return VerifiedCredential(iss, member.legal_name, digest, methods, index, result, reference)
+    return VerifiedCredential(iss, member.legal_name, digest, methods, index, result, reference, answered)
+
+
+def _answered(query: DcqlQuery, item: CheckedPresentation) -> tuple[ClaimPath, ...]:
+    """The paths of the claim option ``item`` met (step 7)."""
+    credential: CredentialQuery = next(c for c in query.credentials if c.id == item.query_id)
+    options = credential.claim_options()
+    if item.claim_set is None or credential.claim_sets is None:
+        return tuple(c.path for c in options[0])
+    return tuple(c.path for c in options[credential.claim_sets.index(item.claim_set)])
 
 
 def verify_vp_token(
@@ -233,12 +292,15 @@ def verify_vp_token(
     audience: str,
     now: int,
     query: DcqlQuery,
+    kb_max_age: int = 300,
     cache: TrustCache | None = None,
 ) -> dict[str, list[VerifiedCredential]]:
-    """Verify every presentation of an OpenID4VP ``vp_token`` and the query as a whole."""
+    """Verify every presentation of an OpenID4VP ``vp_token`` (steps 1-6), then the query as a
+    whole (step 7, once); each credential comes back with the query paths it answered."""
+    asked = {c.id for c in query.credentials}
     verified: dict[str, list[VerifiedCredential]] = {}
     for query_id, presentations in vp_token.items():
-        if query_id not in {c.id for c in query.credentials}:
+        if query_id not in asked:  # refused before any work on its presentations
             raise PolicyError(f"the response answers a credential query {query_id!r} that was not asked")
         verified[query_id] = [
             verify_presentation(
@@ -248,11 +310,15 @@ def verify_vp_token(
                 nonce=nonce,
                 audience=audience,
                 now=now,
+                kb_max_age=kb_max_age,
                 cache=cache,
             )
             for p in presentations
         ]
     checked = check_presentation(query, {qid: [v.result for v in items] for qid, items in verified.items()})
-    if any(checked.not_requested.values()):
+    if any(item.not_requested for item in checked.presentations):
         raise PolicyError("the presentation discloses claims the request did not ask for")
+    for item in checked.presentations:
+        items = verified[item.query_id]
+        items[item.index] = replace(items[item.index], answered=_answered(query, item))
     return verified

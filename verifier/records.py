@@ -1,6 +1,7 @@
 """Customer KYC status records, APPI receipt records and status monitoring (SQLite, WAL).
 
-One database file, four tables:
+Four tables, in the verifier's one database file (:mod:`verifier.database`, beside the
+presentation requests whose answers they record):
 
 * ``verifications``: per customer (the holder's pairwise did:key), what a policy
   established — KYC yes/no, evidence methods, issuer, ``age_over_*`` flags, licence
@@ -26,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,15 +37,16 @@ from typing import Any
 from identity.credentials.status_list import parse_status_reference
 from identity.errors import MalformedInput, NotFound, ProofMismatch
 from registry.client import RegistryClient
+from verifier.database import Database
 from verifier.export import AnchorProof, write_csv, write_jsonl
-from verifier.group_commit import GroupCommit
 from verifier.pipeline import VerifiedCredential
 
-__all__ = ["STATUSES", "CustomerStore", "KycStatus", "consent_record", "prove_anchor"]
+__all__ = ["STATUSES", "CustomerStore", "KycStatus", "PreparedRecord", "consent_record", "prove_anchor"]
 
 #: Credential statuses a store keeps; ``valid`` until a status list says otherwise.
 STATUSES = ("valid", "revoked", "suspended")
 _JST = timezone(timedelta(hours=9))  # "valid today" is a day in Japan
+_ANCHOR_TEXTS = 4096  # anchor proofs kept written as JSON (one per credential seen lately)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verifications (
@@ -70,6 +71,19 @@ CREATE TABLE IF NOT EXISTS appi_receipts (
     record TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRecord:
+    """One verification's rows, ready to insert (:meth:`CustomerStore.prepare_verification`)."""
+
+    id: str
+    rows: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    def insert(self, conn: sqlite3.Connection) -> None:
+        """Insert the rows through ``conn``, inside the caller's transaction."""
+        for statement, parameters in self.rows:
+            conn.execute(statement, parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,38 +167,31 @@ def _summary(credential: VerifiedCredential, today: date) -> dict[str, Any]:
 
 
 class CustomerStore:
-    """The verifier's records (module docstring); ``clock`` gives POSIX seconds."""
+    """The verifier's records (module docstring); ``clock`` gives POSIX seconds.
 
-    def __init__(self, db_path: Path | str, clock: Callable[[], float] = time.time) -> None:
-        self.path = str(db_path)
+    ``db``: a path (the store opens and owns its database) or the verifier's shared
+    :class:`~verifier.database.Database`, where the presentation requests live too, so that
+    :meth:`prepare_verification`'s rows can be inserted in the transaction that closes the
+    request they answer (:meth:`verifier.requests.RequestStore.consume` ``then``).
+    """
+
+    def __init__(self, db: Path | str | Database, clock: Callable[[], float] = time.time) -> None:
+        self._owns = not isinstance(db, Database)
+        self.database = db if isinstance(db, Database) else Database(db)
+        self.path = self.database.path
         self._clock = clock
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._writes = GroupCommit(lambda: self._conn, self.path)
+        self._writes = self.database.writes
+        self._anchor_texts: dict[str, tuple[AnchorProof, str]] = {}
         self._conn.executescript(_SCHEMA)
 
     @property
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # a record the caller saw stored is on disk
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self.database.connection()
 
     def close(self) -> None:
-        """Close every connection this store opened."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        """Close the database if this store opened it."""
+        if self._owns:
+            self.database.close()
 
     # ------------------------------------------------------------------ recording
 
@@ -205,6 +212,24 @@ class CustomerStore:
         ``anchor_proofs`` maps every credential digest (and the receipt digest, when its
         grant was proven) to its :class:`AnchorProof`.
         """
+        record = self.prepare_verification(
+            customer_did, policy_id, verified, consent, anchor_proofs, purpose=purpose
+        )
+        self._writes.run(record.insert)
+        return record.id
+
+    def prepare_verification(
+        self,
+        customer_did: str,
+        policy_id: str,
+        verified: list[VerifiedCredential],
+        consent: dict[str, Any] | None,
+        anchor_proofs: Mapping[str, AnchorProof],
+        *,
+        purpose: Mapping[str, str] | None = None,
+    ) -> PreparedRecord:
+        """The rows of one verification (arguments as :meth:`record_verification`), not yet
+        written: :meth:`PreparedRecord.insert` writes them inside a caller's transaction."""
         if not verified:
             raise ValueError("a verification relies on at least one credential")
         missing = [v.digest for v in verified if v.digest not in anchor_proofs]
@@ -230,23 +255,26 @@ class CustomerStore:
             "credentials": summaries,
         }
         record_id = os.urandom(16).hex()
-        consent_anchor = None
-        if consent is not None and consent["receipt_digest"] in anchor_proofs:
-            consent_anchor = anchor_proofs[consent["receipt_digest"]].to_json()
-        # Each anchor proof written once as JSON, though the credential row and the APPI
-        # receipt both carry it.
-        anchors = {v.digest: anchor_proofs[v.digest].to_json() for v in verified}
-        # Rows are prepared here, outside the write; the write only inserts them, in a
-        # transaction shared with other answers finishing at the same moment.
+        consent_text = None if consent is None else _dumps(consent)
+        receipt_consent = "null"
+        if consent is not None:
+            consent_anchor = anchor_proofs.get(consent["receipt_digest"])
+            receipt_consent = _dumps({
+                "receipt_digest": consent["receipt_digest"],
+                "expires_at": consent.get("expires_at"),
+                "updates_allowed": consent.get("updates_allowed"),
+                "anchor": None if consent_anchor is None else consent_anchor.to_json(),
+            })
         rows: list[tuple[str, tuple[Any, ...]]] = [(
             "INSERT INTO verifications VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record_id, customer_did, policy_id, now, int(bool(kyc)), _dumps(summary),
-             None if consent is None else _dumps(consent)),
+            (record_id, customer_did, policy_id, now, int(bool(kyc)), _dumps(summary), consent_text),
         )]
         for credential in verified:
-            anchor = anchors[credential.digest]
+            # The anchor proof is the largest part of both the credential row and the APPI
+            # receipt: written as JSON once per proof, and reused while the proof is.
+            anchor = self._anchor_text(credential.digest, anchor_proofs[credential.digest])
             rows.extend(self._credential_rows(record_id, customer_did, credential, anchor))
-            receipt = {
+            rest = {
                 "customer": customer_did,
                 "received_at": now,
                 "items": [list(p) for p in credential.result.paths],
@@ -254,30 +282,28 @@ class CustomerStore:
                              "issuer_name": credential.issuer_name},
                 "policy": policy_id,
                 "purpose": dict(purpose) if purpose is not None else None,
-                "credential": {"digest": credential.digest, "anchor": anchor},
-                "consent": None if consent is None else {
-                    "receipt_digest": consent["receipt_digest"],
-                    "expires_at": consent.get("expires_at"),
-                    "updates_allowed": consent.get("updates_allowed"),
-                    "anchor": consent_anchor,
-                },
             }
-            rows.append(("INSERT INTO appi_receipts (verification, record) VALUES (?, ?)",
-                         (record_id, _dumps(receipt))))
+            receipt = _receipt_text(receipt_consent, credential.digest, anchor, rest)
+            insert = "INSERT INTO appi_receipts (verification, record) VALUES (?, ?)"
+            rows.append((insert, (record_id, receipt)))
+        return PreparedRecord(record_id, tuple(rows))
 
-        def insert(conn: sqlite3.Connection) -> None:
-            for statement, parameters in rows:
-                conn.execute(statement, parameters)
-
-        self._writes.run(insert)
-        return record_id
+    def _anchor_text(self, digest: str, proof: AnchorProof) -> str:
+        known = self._anchor_texts.get(digest)
+        if known is not None and known[0] is proof:
+            return known[1]
+        text = _dumps(proof.to_json())
+        if len(self._anchor_texts) >= _ANCHOR_TEXTS:
+            self._anchor_texts.clear()
+        self._anchor_texts[digest] = (proof, text)
+        return text
 
     @staticmethod
     def _credential_rows(
         record_id: str,
         customer: str,
         credential: VerifiedCredential,
-        anchor: Mapping[str, Any],
+        anchor: str,
     ) -> list[tuple[str, tuple[Any, ...]]]:
         claims = credential.claims
         uri = idx = None
@@ -292,7 +318,7 @@ class CustomerStore:
                 "INSERT INTO credentials (verification, digest, customer, issuer, issuer_name, vct, methods,"
                 " exp, status_uri, status_idx, anchor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record_id, credential.digest, customer, credential.issuer, credential.issuer_name,
-                 claims.get("vct"), _dumps(list(credential.methods)), exp, uri, idx, _dumps(anchor)),
+                 claims.get("vct"), _dumps(list(credential.methods)), exp, uri, idx, anchor),
             ),
             (
                 "INSERT INTO disclosures VALUES (?, ?, ?)",
@@ -396,6 +422,14 @@ def _status(
         return "not_verified", expired
     methods = ", ".join(summary["methods"])
     return "verified", [f"KYC by {summary['issuer_name']} ({methods})"]  # 5
+
+
+def _receipt_text(consent: str, digest: str, anchor: str, rest: Mapping[str, Any]) -> str:
+    """``_dumps`` of the APPI receipt ``{"consent", "credential": {"anchor", "digest"}, **rest}``
+    with the consent part and the anchor proof already written as JSON (keys in sorted
+    order: "consent" < "credential" < every key of ``rest``)."""
+    tail = _dumps(rest)
+    return f'{{"consent":{consent},"credential":{{"anchor":{anchor},"digest":{_dumps(digest)}}},{tail[1:]}'
 
 
 def _dumps(value: Any) -> str:

@@ -12,15 +12,23 @@ Rules, numbered for the comments:
    Request Object says so and a wallet checks it, section 5.10.1).
 3. The Request Object is served only while the transaction is open: unknown →
    :class:`NotFound`, answered → :class:`BindingError`, past ``expires_at`` → :class:`Expired`.
-4. :meth:`RequestStore.consume` closes a transaction by its ``state`` once, in one
-   ``BEGIN IMMEDIATE`` transaction: unknown or already used → :class:`BindingError`
-   (a replayed response), past ``expires_at`` → :class:`Expired`.
+4. A response's ``state`` must name an open transaction: unknown or already answered →
+   :class:`BindingError` (a replayed response), past ``expires_at`` when the response
+   arrived → :class:`Expired`. :meth:`RequestStore.pending` checks this without writing
+   (the verifier then checks the answer); :meth:`RequestStore.consume` checks it again
+   and closes the transaction, once, in one group-committed ``BEGIN IMMEDIATE``
+   transaction. Its ``then`` (the records of a verified answer) runs in that same
+   transaction, after the close: of two answers carrying one state, the second finds it
+   closed, raises :class:`BindingError`, and its ``then`` never runs — nothing of it is
+   stored.
 
 akashi extension: ``client_metadata.akashi_consent_request`` tells an akashi wallet the
 policy's ``purpose_id``, ``consent_days``, ``updates_allowed`` and whether the signed
 consent receipt (``akashi_consent``) is required; plain wallets ignore it (section 5.1).
 
-Stored in SQLite (WAL, ``synchronous=FULL``), one connection per thread.
+Stored in SQLite (WAL, ``synchronous=FULL``), one connection per thread: a file of its own,
+or the verifier's shared :class:`~verifier.database.Database` (the customer records live
+in the same file, so that closing a request and recording its answer are one commit).
 """
 
 from __future__ import annotations
@@ -29,7 +37,6 @@ import io
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +50,7 @@ import segno
 from identity.crypto.encoding import b64url_encode
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.did.url import parse_did_url
-from identity.errors import BindingError, Expired, NotFound
+from identity.errors import BindingError, Expired, MalformedInput, NotFound
 from identity.protocols.dcql import DcqlQuery, parse_dcql_query
 from identity.protocols.oid4vp import (
     build_client_metadata,
@@ -51,7 +58,7 @@ from identity.protocols.oid4vp import (
     client_id_for_did,
     request_url_by_reference,
 )
-from verifier.group_commit import GroupCommit
+from verifier.database import Database
 from verifier.policies import Policy, VctValues, to_dcql
 
 __all__ = [
@@ -89,6 +96,7 @@ _COLUMNS = (
     "id, state, nonce, policy_id, client_id, response_uri, dcql_query, request_uri_path,"
     " request_object, url, created_at, expires_at, consumed_at"
 )
+_BY_STATE = f"SELECT {_COLUMNS} FROM transactions WHERE state = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +140,16 @@ def _consent_metadata(policy: Policy) -> dict[str, Any]:
 
 
 class RequestStore:
-    """Open and answered OpenID4VP transactions in one SQLite file."""
+    """Open and answered OpenID4VP transactions, in one SQLite file.
+
+    ``db``: a path (the store opens and owns its database; ``durable=False`` relaxes
+    ``synchronous`` for tests) or a :class:`~verifier.database.Database` shared with the
+    customer records (then the owner closes it).
+    """
 
     def __init__(
         self,
-        db_path: Path | str,
+        db: Path | str | Database,
         clock: Callable[[], float] = time.time,
         *,
         lifetime: int = 600,
@@ -145,36 +158,45 @@ class RequestStore:
     ) -> None:
         if lifetime <= 0 or not request_path.startswith("/") or not request_path.endswith("/"):
             raise ValueError("lifetime must be positive and request_path '/…/'")
-        self.path = str(db_path)
+        self._owns = not isinstance(db, Database)
+        self.database = db if isinstance(db, Database) else Database(db, durable=durable)
+        self.path = self.database.path
         self.clock = clock
         self.lifetime = lifetime
         self.request_path = request_path
-        self._durable = durable
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._writes = GroupCommit(self._conn, self.path)
+        self._writes = self.database.writes
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=" + ("FULL" if self._durable else "NORMAL"))
-            conn.execute("PRAGMA busy_timeout=10000")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self.database.connection()
 
     def close(self) -> None:
-        """Close every connection this store opened."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        """Close the database if this store opened it."""
+        if self._owns:
+            self.database.close()
+
+    def adopt_legacy(self, legacy: Path) -> int:
+        """Copy the transactions of ``legacy``, a ``requests.db`` an older version kept
+        beside the customer records, into this store; return how many rows were read.
+
+        Once per folder: under the group commit's lock (worker processes may start
+        together), the old file is checkpointed, read and renamed ``<name>.migrated``
+        before the copy commits; a process that waited for the lock finds nothing left.
+        Should the commit fail, the renamed file still holds every row.
+        """
+        if not legacy.exists():
+            return 0
+        with self._writes.transaction() as conn:
+            if not legacy.exists():  # adopted by another process while this one waited
+                return 0
+            try:
+                rows = _legacy_rows(legacy)
+            except sqlite3.Error as exc:
+                raise MalformedInput(f"cannot read the older request database {legacy}: {exc}") from exc
+            insert = f"INSERT OR IGNORE INTO transactions ({_COLUMNS}) VALUES ({','.join('?' * 13)})"
+            conn.executemany(insert, rows)
+            os.replace(legacy, legacy.with_name(legacy.name + ".migrated"))
+        return len(rows)
 
     def _now(self, now: int | float | None) -> int:
         return int(self.clock() if now is None else now)
@@ -249,24 +271,39 @@ class RequestStore:
             raise Expired("this presentation request has expired")
         return transaction.request_object
 
-    def consume(self, state: str, *, now: int | float | None = None) -> Transaction:
+    def pending(self, state: str, *, now: int | float | None = None) -> Transaction:
+        """The open transaction a response's ``state`` names, read without writing (rule 4):
+        what the response must match. :meth:`consume` closes it."""
+        return _open(self._conn().execute(_BY_STATE, (state,)).fetchone(), self._now(now))
+
+    def consume(
+        self,
+        state: str,
+        *,
+        now: int | float | None = None,
+        then: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> Transaction:
         """Close the transaction whose ``state`` a response carries; only once (rule 4).
 
-        Returns it (with its ``nonce`` and query, for verifying the response).
+        ``then(conn)`` runs in the same transaction, after the close, on this store's
+        database: the answer's records are stored together with the close, or neither is
+        (should ``then`` raise, the transaction stays open and its error is raised).
+        Returns the transaction (with its ``nonce`` and query, for verifying the response).
         """
         at = self._now(now)
 
         def close(conn: sqlite3.Connection) -> Transaction:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM transactions WHERE state = ?", (state,)).fetchone()
-            if row is None:
-                raise BindingError("the response's state matches no open presentation request")
-            transaction = Transaction._from_row(row)
-            if transaction.consumed_at is not None:
-                raise BindingError("the presentation request was already answered (replayed state)")
-            if at > transaction.expires_at:
-                raise Expired("the presentation request expired before the response arrived")
-            conn.execute("UPDATE transactions SET consumed_at = ? WHERE id = ?", (at, transaction.id))
-            return Transaction._from_row((*row[:-1], at))
+            rows = conn.execute(
+                f"UPDATE transactions SET consumed_at = ? WHERE state = ? AND consumed_at IS NULL"
+                f" AND expires_at >= ? RETURNING {_COLUMNS}",
+                (at, state, at),
+            ).fetchall()
+            if not rows:  # not open: say why (rule 4)
+                _open(conn.execute(_BY_STATE, (state,)).fetchone(), at)
+                raise RuntimeError("a transaction that is open was not closed")  # unreachable
+            if then is not None:
+                then(conn)
+            return Transaction._from_row(rows[0])
 
         # Answers arriving together close their requests in one transaction (one fsync).
         return self._writes.run(close)
@@ -277,6 +314,29 @@ class RequestStore:
         with self._writes.transaction() as conn:
             deleted: int = conn.execute("DELETE FROM transactions WHERE expires_at < ?", (cutoff,)).rowcount
         return deleted
+
+
+def _open(row: tuple[Any, ...] | None, at: int) -> Transaction:
+    """Rule 4 on the row a response's ``state`` found, at the response's arrival ``at``."""
+    if row is None:
+        raise BindingError("the response's state matches no open presentation request")
+    transaction = Transaction._from_row(row)
+    if transaction.consumed_at is not None:
+        raise BindingError("the presentation request was already answered (replayed state)")
+    if at > transaction.expires_at:
+        raise Expired("the presentation request expired before the response arrived")
+    return transaction
+
+
+def _legacy_rows(legacy: Path) -> list[tuple[Any, ...]]:
+    old = sqlite3.connect(str(legacy), isolation_level=None)
+    try:
+        old.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file alone holds every row
+        if old.execute("SELECT 1 FROM sqlite_master WHERE name = 'transactions'").fetchone() is None:
+            return []
+        return old.execute(f"SELECT {_COLUMNS} FROM transactions").fetchall()
+    finally:
+        old.close()  # the last connection: SQLite removes the -wal and -shm files
 
 
 @lru_cache(maxsize=256)

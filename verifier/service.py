@@ -3,14 +3,33 @@
 1. The operator opens a request for a policy (:meth:`Verifier.new_request`): a DCQL
    query from the policy, a fresh nonce and state, a signed request object served by
    reference, and its URL (a QR code for a phone).
-2. The wallet posts its ``direct_post`` response (:meth:`Verifier.receive`): the state is
-   consumed once; every presentation goes through :mod:`verifier.pipeline`; the licence
-   must be valid today when the policy says so; the consent receipt (the akashi
-   extension) must be signed by the same holder key, name this verifier and the
-   policy's purpose, and be anchored on the ledger when the policy asks for updates.
+2. The wallet posts its ``direct_post`` response (:meth:`Verifier.receive`): its state
+   must name an open request (read without writing); every presentation goes through
+   :mod:`verifier.pipeline`; the licence must be valid today when the policy says so;
+   the consent receipt (the akashi extension) is checked by the rules below.
 3. The verification is recorded per customer (their pairwise DID), with the ledger
-   proofs, and the APPI receipt record is kept; :meth:`Verifier.recheck` watches the
-   status lists afterwards.
+   proofs, and the APPI receipt record is kept — in the same SQLite transaction that
+   closes the request (:mod:`verifier.database`): one commit per answer. If the request
+   was closed meanwhile (the same answer posted twice at once), that transaction raises
+   :class:`BindingError` and stores nothing. A response that fails any check, or a
+   refusal, closes its request too: a state is single-use whatever the outcome.
+   :meth:`Verifier.recheck` watches the status lists afterwards.
+
+The consent receipt, when one is given (required when the policy asks for updates):
+
+a. It verifies under the holder key every presented credential is bound to, and names
+   this verifier, the policy's purpose and this request's ``nonce`` (so a receipt given
+   for one request cannot be replayed with another: :class:`BindingError`).
+b. Its ``claims`` cover what was disclosed: for every presentation, each claim path of
+   the DCQL query's claim set it met (the query's paths — what the person was asked
+   for — not the concrete disclosed array indices) must be listed, in the wallet's
+   dotted form (steps joined by ``.``, "every element" as ``*``), as an exact string. A
+   parent path does not stand for its children; listing more than was asked is
+   allowed (the receipt is what the person agreed to, the disclosure may be less).
+   Since the pipeline refuses any disclosure outside those paths, everything stored
+   is consented to (:class:`ConsentError` otherwise).
+c. When the policy asks for updates, its ``consent.grant`` is on the ledger, for this
+   verifier and holder, and not revoked (:class:`ConsentError`).
 """
 
 from __future__ import annotations
@@ -19,24 +38,27 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from identity.credentials.consent import consent_digest, verify_consent_receipt
+from identity.credentials.sdjwt.common import ClaimPath
 from identity.crypto.keys import Ed25519PublicKey, RandomSource
 from identity.did.did_key import did_key_from_public_key
 from identity.did.document import signing_key
-from identity.errors import BindingError, ConsentError, NotFound, PolicyError
+from identity.errors import BindingError, ConsentError, Expired, NotFound, PolicyError
 from identity.protocols.oid4vp import AuthorizationError, build_response_uri_answer, parse_direct_post
 from registry.client import RegistryClient
 from verifier.config import VerifierConfig
+from verifier.database import Database
 from verifier.export import AnchorProof
 from verifier.identity import VerifierIdentity
 from verifier.monitoring import Change, recheck
 from verifier.pipeline import TrustCache, VerifiedCredential, verify_vp_token
 from verifier.policies import LICENCE_QUERY_ID, Policy, VctValues, find_policy, licence_valid_today
-from verifier.records import CustomerStore, consent_record, prove_anchor
+from verifier.records import CustomerStore, PreparedRecord, consent_record, prove_anchor
 from verifier.requests import RequestStore, Transaction
 
 __all__ = ["Outcome", "Verifier"]
@@ -78,16 +100,20 @@ class Verifier:
         self.clock = clock
         self.random = random
         self.url = config.public_url
-        self.requests = RequestStore(config.path("requests.db"), clock, lifetime=config.request_ttl)
+        # One file for requests and records, so that an answer is one commit (module
+        # docstring); customers.db keeps its name, and a requests.db from before is adopted.
+        self.database = Database(config.path("customers.db"))
+        self.requests = RequestStore(self.database, clock, lifetime=config.request_ttl)
+        self.requests.adopt_legacy(config.path("requests.db"))
+        self.customers = CustomerStore(self.database, clock)
         self.cache = TrustCache()
         self._proofs: dict[str, AnchorProof] = {}
         self._proofs_lock = threading.Lock()
-        self.customers = CustomerStore(config.path("customers.db"), clock)
+        self._answer = build_response_uri_answer()  # the same (schema-checked) answer every time
 
     def close(self) -> None:
-        """Close the stores."""
-        self.requests.close()
-        self.customers.close()
+        """Close the stores' database."""
+        self.database.close()
 
     @property
     def response_uri(self) -> str:
@@ -115,19 +141,32 @@ class Verifier:
         """Handle a wallet's ``direct_post`` response: the answer for the wallet, and what was
         verified (None when the person refused)."""
         parsed = parse_direct_post(body)
+        now = int(self.clock())
         if isinstance(parsed, AuthorizationError):
             if parsed.state:
-                self.requests.consume(parsed.state)  # the person refused: this request is done
-            return build_response_uri_answer(), None
-        transaction = self.requests.consume(parsed.state)
-        outcome = self._verify(transaction, parsed.vp_token, parsed.akashi_consent)
-        return build_response_uri_answer(), outcome
+                self.requests.consume(parsed.state, now=now)  # the person refused: this request is done
+            return dict(self._answer), None
+        transaction = self.requests.pending(parsed.state, now=now)
+        closed = False
+        try:
+            record, outcome = self._verify(transaction, parsed.vp_token, parsed.akashi_consent, now)
+            self.requests.consume(parsed.state, now=now, then=record.insert)  # close + records: one commit
+            closed = True
+        finally:
+            if not closed:  # single use after a failure too; already closed or expired: so be it
+                with suppress(BindingError, Expired):
+                    self.requests.consume(parsed.state, now=now)
+        return dict(self._answer), outcome
 
     def _verify(
-        self, transaction: Transaction, vp_token: Mapping[str, Sequence[str]], consent_token: str | None
-    ) -> Outcome:
+        self,
+        transaction: Transaction,
+        vp_token: Mapping[str, Sequence[str]],
+        consent_token: str | None,
+        now: int,
+    ) -> tuple[PreparedRecord, Outcome]:
+        """Check a response against its request; the records to store (not yet written)."""
         policy = find_policy(self.policies, transaction.policy_id)
-        now = int(self.clock())
         verified = verify_vp_token(
             vp_token,
             ledger=self.ledger,
@@ -136,6 +175,7 @@ class Verifier:
             audience=transaction.client_id,
             now=now,
             query=transaction.query,
+            kb_max_age=self.config.kb_max_age,
             cache=self.cache,
         )
         holder = _one_holder(verified)
@@ -145,8 +185,9 @@ class Verifier:
                 raise PolicyError("the policy needs a driving licence credential")
             today = (datetime.fromtimestamp(now, UTC) + timedelta(hours=9)).date()
             licence_valid_today(licence[0].claims, policy.licence.category, today)
-        consent = self._consent(consent_token, holder, policy, now)
         everything = [credential for items in verified.values() for credential in items]
+        answered = sorted({_dotted(path) for credential in everything for path in credential.answered})
+        consent = self._consent(consent_token, holder, policy, transaction.nonce, answered, now)
         proofs = {
             credential.digest: self._anchor_proof(credential.digest, credential.anchor_index)
             for credential in everything
@@ -154,30 +195,45 @@ class Verifier:
         }
         customer = did_key_from_public_key(holder)
         purpose = {"id": policy.purpose_id, "ja": policy.purpose_ja, "en": policy.purpose_en}
-        record_id = self.customers.record_verification(
+        record = self.customers.prepare_verification(
             customer, policy.id, everything, consent, proofs, purpose=purpose
         )
         claims = {query_id: items[0].claims for query_id, items in verified.items() if items}
-        return Outcome(customer, policy.id, record_id, claims)
+        return record, Outcome(customer, policy.id, record.id, claims)
 
     def _consent(
-        self, token: str | None, holder: Ed25519PublicKey, policy: Policy, now: int
+        self,
+        token: str | None,
+        holder: Ed25519PublicKey,
+        policy: Policy,
+        nonce: str,
+        answered: Sequence[str],
+        now: int,
     ) -> dict[str, Any] | None:
-        """The consent receipt, verified: same holder key, this verifier, this purpose; and
-        on the ledger when the policy asks for updates."""
+        """The consent receipt, verified (rules a-c of the module docstring)."""
         if token is None:
             if policy.receipt_required:
                 raise ConsentError("this request asks for updates: it needs a consent receipt")
             return None
-        receipt = verify_consent_receipt(
-            token, holder, now=now, verifier=self.identity.did, purpose=policy.purpose_id
+        receipt = verify_consent_receipt(  # a, b
+            token,
+            holder,
+            now=now,
+            verifier=self.identity.did,
+            purpose=policy.purpose_id,
+            nonce=nonce,
+            claims=answered,
         )
         digest = consent_digest(token)
-        if policy.receipt_required:
+        if policy.receipt_required:  # c
             try:
-                self.ledger.consent(digest)
+                granted = self.ledger.consent(digest).record
             except NotFound:
                 raise ConsentError("the consent receipt is not anchored on the ledger") from None
+            if granted.verifier != self.identity.did or granted.holder != receipt.holder:
+                raise ConsentError("the consent on the ledger is for another verifier or by another key")
+            if granted.revoked_at is not None:
+                raise ConsentError("the consent was revoked on the ledger")
         return consent_record(digest, receipt.to_json())
 
     def _anchor_proof(self, digest: str, index: int) -> AnchorProof:
@@ -203,6 +259,12 @@ class Verifier:
             raise PolicyError(f"the issuer {issuer} is deactivated")
         methods = resolved.document.get("assertionMethod", [])
         return signing_key(resolved.document, methods[0] if methods else issuer)
+
+
+def _dotted(path: ClaimPath) -> str:
+    """A claim path as a consent receipt names it: the akashi wallet's form (steps joined
+    by ``.``, ``None`` — every element — as ``*``)."""
+    return ".".join("*" if step is None else str(step) for step in path)
 
 
 def _one_holder(verified: dict[str, list[VerifiedCredential]]) -> Ed25519PublicKey:

@@ -7,7 +7,10 @@ Layout of the folder (``akashi-verifier init`` writes it; :mod:`verifier.identit
     registry.json          {"url", "genesis": {...}, "witnesses": [vkey…], "k"}
     registry-state.json    the last checkpoint this verifier verified (kept across restarts)
     service.json           {"url"}: the public base URL given at init
-    requests.db            open OpenID4VP transactions     customers.db  KYC and APPI records
+    customers.db           OpenID4VP transactions, KYC and APPI records: one SQLite file, so that
+                           closing a request and recording its answer are one commit
+                           (:mod:`verifier.database`); a requests.db left by an older version is
+                           adopted on opening and kept as requests.db.migrated
 
 The registry is reached only through :class:`registry.client.RegistryClient`; status
 lists are fetched with plain HTTP GETs (:class:`HttpStatusFetcher`).

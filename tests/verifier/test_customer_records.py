@@ -3,6 +3,7 @@ issuer-signed status list tokens."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,30 @@ def test_a_new_verification_after_revocation_counts(store: CustomerStore) -> Non
     store._clock.now += 10  # type: ignore[attr-defined]
     enrol(store, ledger, holder, 9)
     assert store.kyc_status(customer).status == "verified"
+
+
+def test_prepared_rows_are_written_only_by_their_insert_and_in_canonical_json(store: CustomerStore) -> None:
+    ledger, holder = Ledger(), Ed25519PrivateKey.from_seed(b"p" * 32)
+    verified, _ = credential(ledger, holder, 12, KYC_CLAIMS, [("age_over_20",)])
+    record, grant = consent(ledger, holder)
+    proofs = {
+        verified.digest: ledger.anchor(verified.anchor_index or 0),
+        record["receipt_digest"]: ledger.anchor(grant),
+    }
+    customer = did_key_from_public_key(holder.public_key)
+    prepared = store.prepare_verification(customer, "car-sharing", [verified], record, proofs)
+    again = store.prepare_verification(customer, "car-sharing", [verified], record, proofs)
+    assert store.customers() == [] and prepared.id != again.id  # nothing written yet
+    with store.database.writes.transaction() as conn:
+        prepared.insert(conn)
+    assert store.kyc_status(customer).record_id == prepared.id
+    # The APPI receipt, assembled from JSON written beforehand, is exactly what json.dumps of
+    # the whole object (keys sorted, compact) would have written.
+    text = store._conn.execute("SELECT record FROM appi_receipts").fetchone()[0]
+    assert text == json.dumps(json.loads(text), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    [row] = store.appi_rows()
+    assert row["credential"] == {"digest": verified.digest, "anchor": proofs[verified.digest].to_json()}
+    assert row["consent"]["anchor"] == proofs[record["receipt_digest"]].to_json()
+    assert row["consent"]["receipt_digest"] == record["receipt_digest"] and row["customer"] == customer
+    assert [r[0] for r in again.rows] == [r[0] for r in prepared.rows]
+    assert again.rows[1][1][-1] == prepared.rows[1][1][-1]  # the credential row's anchor, as JSON

@@ -13,11 +13,13 @@ from issuer_world import NOW
 from test_issuer_http import Setup, jpki_offer, wallet_redeem
 
 from identity.credentials.sdjwt import SD, issue, present
+from identity.credentials.status_list import StatusReference
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.errors import (
     BindingError,
     Expired,
     InvalidSignature,
+    MalformedInput,
     PolicyError,
     ProofMismatch,
     Revoked,
@@ -25,7 +27,7 @@ from identity.errors import (
     TimeError,
 )
 from identity.protocols.dcql import claim, credential_set, dcql_query, sd_jwt_credential
-from verifier.pipeline import verify_presentation, verify_vp_token
+from verifier.pipeline import TrustCache, _status_reference, verify_presentation, verify_vp_token
 
 VERIFIER = "decentralized_identifier:did:akashi:QmCarSharing"
 T = int(NOW.timestamp())
@@ -107,6 +109,48 @@ def test_the_honest_path(world: World) -> None:
         query=kyc_query(),
     )
     assert answer["kyc"][0].digest == world.digest
+    # The query paths each presentation answered (what a consent receipt must cover).
+    asked = (("verified_claims", "verification", "trust_framework"), ("age_over_20",))
+    assert verified.answered == answer["kyc"][0].answered == asked
+
+
+def test_answered_paths_are_those_of_the_claim_set_met(world: World) -> None:
+    query = dcql_query(
+        [
+            sd_jwt_credential(
+                "kyc",
+                ["http://127.0.0.1:8471/vct/kyc"],
+                claims=[claim("age_over_21", id="a21"), claim("age_over_20", id="a20", values=[True])],
+                claim_sets=[["a21"], ["a20"]],
+            )
+        ]
+    )
+    answer = verify_vp_token(
+        {"kyc": [world.present([("age_over_20",)])]},
+        ledger=world.setup.ledger,
+        fetch_status_list=world.fetch,
+        nonce="n-1",
+        audience=VERIFIER,
+        now=T,
+        query=query,
+    )
+    assert answer["kyc"][0].answered == (("age_over_20",),)
+
+
+def test_what_the_trust_cache_remembers_per_digest_is_checked_against_the_claim(world: World) -> None:
+    cache = TrustCache(ttl=3600, memo=2)
+    first = world.verify(world.present([("age_over_20",)]), cache=cache)
+    again = world.verify(world.present([("age_over_20",)]), cache=cache)
+    assert again.status == first.status and again.digest == first.digest
+    # A status reference is reused only for an equal status claim (same digest or not).
+    other = StatusReference(idx=first.status.idx + 1, uri=first.status.uri)
+    claims = {"status": other.to_claim()}
+    assert _status_reference(claims, first.digest, cache) == other
+    for n in range(3):  # the memo starts afresh when full
+        _status_reference({"status": other.to_claim()}, f"digest-{n}", cache)
+    assert len(cache._references) <= 2
+    with pytest.raises(MalformedInput):  # not ASCII: refused before any digest is looked up
+        world.verify("é" + world.present([("age_over_20",)]), cache=cache)
 
 
 def test_wrong_issuer_key(world: World) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random as pyrandom
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -189,3 +190,99 @@ def test_qr_codes(store: RequestStore) -> None:
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and svg.rstrip().endswith("</svg>")
     png = qr_png(tx.url)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 200
+
+
+# --- an answer's one write: reading the open request, then closing it with the records ------------
+
+
+def test_pending_reads_an_open_request_without_closing_it(store: RequestStore, clock: Clock) -> None:
+    tx = create(store)
+    assert store.pending(tx.state) == tx
+    assert store.pending(tx.state) == tx and store.get(tx.id).consumed_at is None  # nothing written
+    with pytest.raises(BindingError):
+        store.pending("made-up-state")
+    clock.now = NOW + 601
+    with pytest.raises(Expired):
+        store.pending(tx.state)
+    clock.now = NOW
+    store.consume(tx.state)
+    with pytest.raises(BindingError, match="already"):
+        store.pending(tx.state)
+
+
+def _table(store: RequestStore) -> None:
+    store._conn().execute("CREATE TABLE IF NOT EXISTS answers (state TEXT NOT NULL)")
+
+
+def _answers(store: RequestStore) -> list[str]:
+    return [r[0] for r in store._conn().execute("SELECT state FROM answers")]
+
+
+def test_consume_writes_its_then_in_the_same_transaction(store: RequestStore) -> None:
+    _table(store)
+    tx = create(store)
+
+    def refused(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO answers VALUES (?)", (tx.state,))
+        raise ValueError("the records could not be written")
+
+    with pytest.raises(ValueError):
+        store.consume(tx.state, then=refused)
+    # Neither the close nor the records: the request is still open.
+    assert _answers(store) == [] and store.get(tx.id).consumed_at is None
+    done = store.consume(tx.state, then=lambda c: c.execute("INSERT INTO answers VALUES (?)", (tx.state,)))
+    assert done.consumed_at == NOW and _answers(store) == [tx.state]
+    # A replay closes nothing and its records never run.
+    with pytest.raises(BindingError):
+        store.consume(tx.state, then=lambda conn: conn.execute("INSERT INTO answers VALUES ('replay')"))
+    assert _answers(store) == [tx.state]
+
+
+def test_concurrent_answers_with_one_state_store_one_record(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    stores = [RequestStore(path, lambda: float(NOW), durable=False) for _ in range(2)]
+    try:
+        _table(stores[0])
+        state = store_create(stores[0])
+        both_read = threading.Barrier(4)
+        outcomes: list[str] = []
+
+        def answer(s: RequestStore) -> None:
+            s.pending(state)  # every answer finds the request open...
+            both_read.wait(10)
+            try:  # ...but only one closes it with its records
+                s.consume(state, then=lambda conn: conn.execute("INSERT INTO answers VALUES (?)", (state,)))
+                outcomes.append("stored")
+            except BindingError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=answer, args=(s,)) for s in (*stores, *stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["refused", "refused", "refused", "stored"]
+        assert _answers(stores[0]) == [state]
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_a_requests_db_from_before_is_adopted_once(tmp_path: Path) -> None:
+    legacy = RequestStore(tmp_path / "requests.db", lambda: float(NOW))  # the old layout's own file
+    state = store_create(legacy)
+    used = store_create(legacy)
+    legacy.consume(used)
+    legacy.close()
+    shared = RequestStore(tmp_path / "customers.db", lambda: float(NOW))
+    other = RequestStore(tmp_path / "customers.db", lambda: float(NOW))  # a second worker
+    try:
+        assert shared.adopt_legacy(tmp_path / "requests.db") == 2
+        assert other.adopt_legacy(tmp_path / "requests.db") == 0
+        assert not (tmp_path / "requests.db").exists() and (tmp_path / "requests.db.migrated").exists()
+        assert other.consume(state).policy_id == "parcel-locker"  # open before: answerable now
+        with pytest.raises(BindingError, match="already"):
+            shared.consume(used)  # answered before: still answered
+    finally:
+        shared.close()
+        other.close()

@@ -1,6 +1,7 @@
 """Attacks on the verifier (issue 5, "Reliability and security"), each refused with its own
-error and nothing stored: consent receipts for another verifier, another purpose or signed by
-another key; a ledger whose checkpoint lacks cosignatures or forks from the one seen before;
+error and nothing stored: consent receipts for another verifier, another purpose, another
+request's nonce, fewer claims than were disclosed, signed by another key, or revoked on the
+ledger; a ledger whose checkpoint lacks cosignatures or forks from the one seen before;
 replayed states and nonces; and malformed everything over HTTP (hypothesis) without a 500.
 
 The attacks on the credential itself (wrong issuer key, revoked, stale KB-JWT, ...) are in
@@ -25,7 +26,12 @@ from test_pipeline import World as PipelineWorld
 from test_verifier_service import FORM, T
 from test_verifier_service import World as ServiceWorld
 
-from identity.credentials.consent import new_consent_receipt, sign_consent_receipt
+from identity.credentials.consent import (
+    consent_digest,
+    consent_grant_body,
+    new_consent_receipt,
+    sign_consent_receipt,
+)
 from identity.credentials.sdjwt import parse_claims_unverified, present
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.did.did_key import did_key_from_public_key
@@ -40,6 +46,7 @@ from identity.errors import (
 from identity.jose.jws import sign_jwt
 from identity.ledger.checkpoint import Checkpoint, sign_checkpoint
 from identity.ledger.cosignature import CosignatureVerifier, cosign
+from identity.ledger.envelope import sign_envelope
 from identity.ledger.note import Ed25519NoteSigner
 from identity.protocols.dcql import Candidate, select_credentials
 from identity.protocols.oid4vp import build_authorization_response, build_error_response
@@ -81,24 +88,38 @@ def vp_token_for(world: ServiceWorld, transaction: Transaction) -> dict[str, lis
     }
 
 
+def requested_claims(world: ServiceWorld, transaction: Transaction) -> list[str]:
+    """What the akashi wallet writes in a receipt's ``claims``: the DCQL paths it was asked
+    for (those of the claim set it answers), dotted, ``*`` for "every element"."""
+    claims = parse_claims_unverified(world.credential)
+    selection = select_credentials(transaction.query, [Candidate(claims["vct"], claims)])
+    paths = {path for chosen in selection.values() for _, answer in chosen for path in answer}
+    return sorted(".".join("*" if step is None else str(step) for step in path) for path in paths)
+
+
 def receipt(
     world: ServiceWorld,
+    transaction: Transaction,
     *,
     verifier: str | None = None,
     purpose: str = POLICY,
     key: Ed25519PrivateKey | None = None,
+    nonce: str | None = None,
+    claims: list[str] | None = None,
 ) -> str:
-    """A consent receipt signed by ``key`` (the credential's holder key by default)."""
+    """A consent receipt for ``transaction`` signed by ``key`` (the credential's holder key by
+    default), with its nonce and the claims it asks for unless told otherwise."""
     holder = key or world.holder
     terms = new_consent_receipt(
         holder.public_key,
         verifier=verifier or world.verifier.identity.did,
         purpose_id=purpose,
         purpose="スペース利用者の本人・年齢確認",
-        claims=["age_over_20"],
+        claims=requested_claims(world, transaction) if claims is None else claims,
         granted_at=T - 60,
         expires_at=T + 30 * 86400,
         updates_allowed=False,
+        nonce=transaction.nonce if nonce is None else nonce,
     )
     return sign_consent_receipt(terms, holder)
 
@@ -133,7 +154,7 @@ def pipeline(tmp_path: Path) -> Iterator[PipelineWorld]:
 def test_an_honest_consent_receipt_is_recorded(world: ServiceWorld) -> None:
     transaction = world.verifier.new_request(POLICY)
     body = build_authorization_response(
-        vp_token_for(world, transaction), transaction.state, akashi_consent=receipt(world)
+        vp_token_for(world, transaction), transaction.state, akashi_consent=receipt(world, transaction)
     )
     answer = post(world, body)
     assert answer.status_code == 200, answer.text
@@ -144,52 +165,129 @@ def _other_verifier() -> str:
     return did_key_from_public_key(Ed25519PrivateKey.generate().public_key)
 
 
-def _named_holder_signed_by_another_key(world: ServiceWorld) -> str:
+def _named_holder_signed_by_another_key(world: ServiceWorld, transaction: Transaction) -> str:
     """A receipt whose ``holder`` names the credential's holder, signed by a thief's key."""
     terms = new_consent_receipt(
         world.holder.public_key,
         verifier=world.verifier.identity.did,
         purpose_id=POLICY,
         purpose="スペース利用者の本人・年齢確認",
-        claims=["age_over_20"],
+        claims=requested_claims(world, transaction),
         granted_at=T - 60,
         expires_at=T + 30 * 86400,
         updates_allowed=False,
+        nonce=transaction.nonce,
     )
     kid = terms.holder + "#" + terms.holder.removeprefix("did:key:")
     return sign_jwt({"typ": "consent+jwt", "kid": kid}, terms.to_json(), Ed25519PrivateKey.generate())
 
 
+def _one_claim_short(world: ServiceWorld, transaction: Transaction) -> str:
+    """A receipt that leaves out one of the claims the presentation discloses (age_over_18)."""
+    asked = requested_claims(world, transaction)
+    assert "age_over_18" in asked
+    return receipt(world, transaction, claims=[c for c in asked if c != "age_over_18"])
+
+
+MakeReceipt = Callable[[ServiceWorld, Transaction], str]
+
+
 @pytest.mark.parametrize(
     ("make", "error"),
     [
-        (lambda w: receipt(w, verifier=_other_verifier()), BindingError),
-        (lambda w: receipt(w, purpose="car-sharing"), ConsentError),
-        (lambda w: receipt(w, key=Ed25519PrivateKey.generate()), InvalidSignature),
+        (lambda w, t: receipt(w, t, verifier=_other_verifier()), BindingError),
+        (lambda w, t: receipt(w, t, purpose="car-sharing"), ConsentError),
+        (lambda w, t: receipt(w, t, key=Ed25519PrivateKey.generate()), InvalidSignature),
         (_named_holder_signed_by_another_key, InvalidSignature),
+        (lambda w, t: receipt(w, t, nonce="bm9uY2Utb2YtYW5vdGhlci1yZXF1ZXN0"), BindingError),
+        (_one_claim_short, ConsentError),
     ],
-    ids=["another verifier", "another purpose", "another key", "holder named, another key signs"],
+    ids=[
+        "another verifier", "another purpose", "another key", "holder named, another key signs",
+        "another request's nonce", "a disclosed claim not consented to",
+    ],
 )
 def test_a_foreign_consent_receipt_is_refused_and_nothing_stored(
-    world: ServiceWorld, make: Callable[[ServiceWorld], str], error: type[AkashiError]
+    world: ServiceWorld, make: MakeReceipt, error: type[AkashiError]
 ) -> None:
     transaction = world.verifier.new_request(POLICY)
-    token = make(world)
     body = build_authorization_response(
-        vp_token_for(world, transaction), transaction.state, akashi_consent=token
+        vp_token_for(world, transaction), transaction.state, akashi_consent=make(world, transaction)
     )
     with pytest.raises(error):  # the service itself
         world.verifier.receive(body.encode())
     assert stored(world) == 0
+    # The refused answer closed its request: the same body again is a replay.
+    with pytest.raises(BindingError, match="already answered"):
+        world.verifier.receive(body.encode())
     # And over HTTP, with the error's own problem type.
     transaction = world.verifier.new_request(POLICY)
     body = build_authorization_response(
-        vp_token_for(world, transaction), transaction.state, akashi_consent=token
+        vp_token_for(world, transaction), transaction.state, akashi_consent=make(world, transaction)
     )
     answer = post(world, body)
     assert answer.status_code in (403, 422), answer.text
     assert problem_type(answer) == error.code
     assert stored(world) == 0
+
+
+def test_a_receipt_for_another_requests_nonce_cannot_be_reused(world: ServiceWorld) -> None:
+    """An honest receipt, accepted with its own request, is refused with the next one."""
+    first = world.verifier.new_request(POLICY)
+    token = receipt(world, first)
+    assert post(world, build_authorization_response(
+        vp_token_for(world, first), first.state, akashi_consent=token)).status_code == 200
+    rows = stored(world)
+    second = world.verifier.new_request(POLICY)
+    answer = post(world, build_authorization_response(
+        vp_token_for(world, second), second.state, akashi_consent=token))
+    assert answer.status_code == 422 and problem_type(answer) == "binding"
+    assert "nonce" in answer.json()["detail"]
+    assert stored(world) == rows
+
+
+UPDATES = "parcel-locker"  # a policy that asks for updates: its receipt must be anchored
+
+
+def _anchored_receipt(world: ServiceWorld, transaction: Transaction, *, revoke: bool) -> str:
+    """An honest receipt for ``transaction`` under the updates policy, granted on the ledger
+    (``consent.grant``) and, with ``revoke``, revoked there since (``consent.revoke``)."""
+    terms = new_consent_receipt(
+        world.holder.public_key,
+        verifier=world.verifier.identity.did,
+        purpose_id=UPDATES,
+        purpose="宅配ロッカーの受取人確認",
+        claims=requested_claims(world, transaction),
+        granted_at=T - 60,
+        expires_at=T + 365 * 86400,
+        updates_allowed=True,
+        nonce=transaction.nonce,
+    )
+    token = sign_consent_receipt(terms, world.holder)
+    signer = f"{terms.holder}#{terms.holder.removeprefix('did:key:')}"
+    ledger = world.setup.ledger
+    ledger.submit(sign_envelope("consent.grant", consent_grant_body(token, terms), signer, world.holder))
+    if revoke:
+        body = {"receipt_digest": consent_digest(token), "revoked_at": T - 30}
+        ledger.submit(sign_envelope("consent.revoke", body, signer, world.holder))
+    return token
+
+
+def test_a_consent_revoked_on_the_ledger_is_refused_and_nothing_stored(world: ServiceWorld) -> None:
+    transaction = world.verifier.new_request(UPDATES)
+    token = _anchored_receipt(world, transaction, revoke=True)
+    vp_token = vp_token_for(world, transaction)
+    body = build_authorization_response(vp_token, transaction.state, akashi_consent=token)
+    answer = post(world, body)
+    assert answer.status_code == 403 and problem_type(answer) == ConsentError.code, answer.text
+    assert "revoked" in answer.json()["detail"]
+    assert stored(world) == 0
+    # The same, not revoked: accepted and recorded with its consent.
+    honest = world.verifier.new_request(UPDATES)
+    token = _anchored_receipt(world, honest, revoke=False)
+    body = build_authorization_response(vp_token_for(world, honest), honest.state, akashi_consent=token)
+    assert post(world, body).status_code == 200
+    assert stored(world) > 0
 
 
 # --- the ledger: cosignatures and forks ------------------------------------------------------------

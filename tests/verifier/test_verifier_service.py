@@ -5,6 +5,7 @@ flips when the issuer revokes."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from verifier.config import VerifierConfig
 from verifier.export import verify_export
 from verifier.identity import create_identity
 from verifier.policies import default_policies, parse_policies
+from verifier.requests import RequestStore
 from verifier.service import Verifier
 
 T = int(NOW.timestamp())
@@ -191,3 +193,27 @@ def test_the_operator_api_needs_the_token(world: World) -> None:
     assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
     assert world.http.post("/admin/requests", json={"policy": "nope"}, headers=world.admin).status_code == 404
     assert world.http.post("/oid4vp/response", content=b"garbage", headers=FORM).status_code == 400
+
+
+def test_a_data_folder_from_before_the_merge_keeps_its_open_requests(world: World) -> None:
+    """An older version kept requests in requests.db beside customers.db: the verifier adopts
+    them when it opens the folder, and a request opened before the upgrade is answered."""
+    old, config = world.verifier, world.verifier.config
+    old.close()
+    with sqlite3.connect(config.path("customers.db")) as conn:  # the old customers.db had no requests
+        conn.execute("DROP TABLE transactions")
+    legacy = RequestStore(config.path("requests.db"), old.clock)
+    opened = legacy.create(
+        old.policies["space-sharing"], client_id=old.identity.client_id, response_uri=old.response_uri,
+        signing_key=old.identity.signing_key, kid=old.identity.kid, issuers=old.vct_values,
+    )  # fmt: skip
+    legacy.close()
+    world.verifier = Verifier(
+        config, old.identity, ledger=old.ledger, policies=old.policies,
+        issuers=[world.setup.world.issuer.url], fetch_status_list=old.fetch_status_list, clock=old.clock,
+    )  # fmt: skip
+    world.http = TestClient(create_app(world.verifier), raise_server_exceptions=False)
+    assert not config.path("requests.db").exists() and config.path("requests.db.migrated").exists()
+    assert world.wallet_answer(opened.url).status_code == 200
+    customers = world.http.get("/admin/customers", headers=world.admin).json()["customers"]
+    assert [c["status"] for c in customers] == ["verified"]
