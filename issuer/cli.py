@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -20,7 +21,7 @@ from identity.credentials.kyc import LicenceCategory
 from identity.errors import AkashiError
 from issuer.config import IssuerConfig, from_sources
 from issuer.identity import create_identity, load_identity
-from issuer.setup import install_trust, ledger_client, open_issuer, save_registry
+from issuer.setup import install_trust, ledger_client, open_issuer, save_registry, save_url, saved_url
 
 __all__ = ["main"]
 
@@ -32,7 +33,14 @@ def _config(args: argparse.Namespace) -> IssuerConfig:
         "port": getattr(args, "port", None),
         "url": getattr(args, "url", None),
     }
-    return from_sources(flags)
+    config = from_sources(flags)
+    # The URL given at init, unless a flag or AKASHI_ISSUER_URL says otherwise: the offers
+    # `check` prints must name the issuer `serve` answers as.
+    if not flags["url"] and "AKASHI_ISSUER_URL" not in os.environ:
+        remembered = saved_url(config.data_dir)
+        if remembered:
+            config = from_sources({**flags, "url": remembered})
+    return config
 
 
 def _emit(args: argparse.Namespace, document: dict[str, Any], human: str) -> None:
@@ -47,6 +55,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     if args.genesis:
         save_registry(config, args.registry, args.genesis, args.witness, args.k)
+    if args.url:
+        save_url(config, args.url)
     member = {
         "did": identity.did,
         "role": "issuer",

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from identity.errors import MalformedInput
 from issuer.config import IssuerConfig
@@ -88,3 +89,26 @@ def open_issuer(
         ledger=ledger if ledger is not None else ledger_client(config, clock=clock),
         clock=clock,
     )
+
+
+def save_url(config: IssuerConfig, url: str) -> None:
+    """Remember the public base URL given at ``init``: the credential issuer identifier that
+    ``serve`` answers as and that ``check`` writes into offers must be the same."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise MalformedInput(f"the issuer URL must be an http(s) URL, not {url!r}")
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.path("service.json").write_text(json.dumps({"url": url.rstrip("/")}) + "\n", encoding="utf-8")
+
+
+def saved_url(data_dir: Path) -> str | None:
+    """The base URL :func:`save_url` recorded in ``data_dir``, if any."""
+    path = data_dir / "service.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise MalformedInput(f"cannot read the service settings {path}: {exc}") from exc
+    url = value.get("url") if isinstance(value, dict) else None
+    return url if isinstance(url, str) and url else None

@@ -113,14 +113,10 @@ class World:
         ]  # fmt: skip
 
     def counter(self, kind: str, *argv: str | Path) -> Any:
-        """``akashi-issuer check <kind>`` at the counter: the offer it prints.
-
-        CLI gap: ``akashi-issuer init --url`` is not remembered (``akashi-verifier init`` saves its
-        URL) and ``check`` takes no ``--url``, so without ``AKASHI_ISSUER_URL`` the offer would
-        name the default http://127.0.0.1:8471 instead of the issuer ``serve`` runs."""
-        env = environment(AKASHI_ISSUER_URL=self.issuer_url)
+        """``akashi-issuer check <kind>`` at the counter: the offer it prints (naming the URL
+        given at ``init``, which the issuer remembers)."""
         argv = ("check", kind, "--data", self.issuer_data, *argv, "--json")
-        return self.processes.run("issuer.cli", *argv, env=env)
+        return self.processes.run("issuer.cli", *argv)
 
 
 def start_services(processes: Processes) -> World:
