@@ -46,8 +46,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, LoopbackVerifier
 from holder_app.audit import verify_audit, write_audit_jsonl
-from holder_app.audit_events import AuditEvent
-from holder_app.audit_events import Purpose as AuditPurpose
+from holder_app.audit_events import events_from_store
 from holder_app.recovery import forget_recovery_keys
 from holder_app.recovery_kit import format_kit
 from holder_app.store import WalletStore
@@ -59,7 +58,6 @@ from identity.crypto.jcs import canonicalize
 from identity.did.did_key import did_key_from_public_key
 from identity.errors import AkashiError, MalformedInput
 from identity.ledger.checkpoint import verify_checkpoint
-from identity.ledger.evidence import LedgerEvidence
 from identity.ledger.merkle import leaf_hash
 from identity.ledger.proofs import parse_inclusion_proof
 from identity.schemas import validate
@@ -363,7 +361,7 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         )
         audit = workdir / "audit.jsonl"
         written = write_audit_jsonl(
-            _audit_events(store), audit, wallet_did=kit.did, log_vkey=genesis.log_verifier().vkey
+            events_from_store(store), audit, wallet_did=kit.did, log_vkey=genesis.log_verifier().vkey
         )
         report = verify_audit(audit, witness_vkeys=[witness_key], k=1, expected_head=written.head)
         n.check(
@@ -413,42 +411,6 @@ def _customer(store: WalletStore, verifier_did: str) -> str:
             if copy.used_by == verifier_did:
                 return did_key_from_public_key(store.key(copy.holder_key_id).public_key)
     raise MalformedInput(f"nothing was shown to {verifier_did}")
-
-
-def _audit_events(store: WalletStore) -> list[AuditEvent]:
-    """Her consents with their grants, the presentations that came with them, and revocations."""
-    events = []
-    for consent in store.consents():
-        if consent.grant_anchor is None:
-            continue
-        purpose = AuditPurpose(consent.purpose, consent.purpose)
-        grant = LedgerEvidence.from_json(consent.grant_anchor)
-        for kind in ("consent", "presentation"):
-            events.append(
-                AuditEvent(
-                    kind,
-                    consent.created_at,
-                    consent.verifier,
-                    purpose,
-                    consent.claims,
-                    outcome="completed" if kind == "presentation" else None,
-                    receipt_digest=consent.digest,
-                    evidence=grant,
-                )
-            )
-        if consent.revoked_at is not None and consent.revocation_anchor is not None:
-            events.append(
-                AuditEvent(
-                    "revocation",
-                    consent.revoked_at,
-                    consent.verifier,
-                    purpose,
-                    consent.claims,
-                    receipt_digest=consent.digest,
-                    evidence=LedgerEvidence.from_json(consent.revocation_anchor),
-                )
-            )
-    return sorted(events, key=lambda e: e.at)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from identity.errors import MalformedInput
 from identity.ledger.evidence import LedgerEvidence
+
+if TYPE_CHECKING:
+    from holder_app.store import WalletStore
 
 __all__ = [
     "ACK_OUTCOMES",
@@ -23,6 +26,7 @@ __all__ = [
     "AuditKind",
     "ClaimPath",
     "Purpose",
+    "events_from_store",
 ]
 
 AuditKind = Literal["consent", "presentation", "revocation", "update", "update-ack"]
@@ -170,3 +174,38 @@ def _event_problem(event: AuditEvent) -> str | None:
     if needs_digest and event.receipt_digest is None:
         return f"a {event.kind} event with evidence names its consent receipt's digest"
     return None
+
+
+def events_from_store(store: WalletStore) -> list[AuditEvent]:
+    """The wallet's audit record, in time order: every consent with its ``consent.grant``, the
+    presentation it came with, every revocation with its ``consent.revoke``, and every
+    presentation that was refused or failed (from the transaction log, with no evidence:
+    nothing was anchored). Consents whose grant never reached the ledger are left out."""
+    events: list[AuditEvent] = []
+    for consent in store.consents():
+        if consent.grant_anchor is None:
+            continue
+        purpose = Purpose(consent.purpose, consent.purpose)
+        grant = LedgerEvidence.from_json(consent.grant_anchor)
+        events.append(
+            AuditEvent("consent", consent.created_at, consent.verifier, purpose, consent.claims,
+                       receipt_digest=consent.digest, evidence=grant)
+        )  # fmt: skip
+        events.append(
+            AuditEvent("presentation", consent.created_at, consent.verifier, purpose, consent.claims,
+                       outcome="completed", receipt_digest=consent.digest, evidence=grant)
+        )  # fmt: skip
+        if consent.revoked_at is not None and consent.revocation_anchor is not None:
+            revocation = LedgerEvidence.from_json(consent.revocation_anchor)
+            events.append(
+                AuditEvent("revocation", consent.revoked_at, consent.verifier, purpose, consent.claims,
+                           receipt_digest=consent.digest, evidence=revocation)
+            )  # fmt: skip
+    for entry in store.history():
+        if entry.kind == "presentation" and entry.outcome != "completed" and entry.counterpart:
+            events.append(
+                AuditEvent("presentation", entry.at, entry.counterpart, None, entry.claims,
+                           outcome=entry.outcome, reason=entry.reason)
+            )  # fmt: skip
+    events.sort(key=lambda event: event.at)
+    return events

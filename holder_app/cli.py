@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from holder_app.audit import verify_audit, write_audit_csv, write_audit_jsonl
-from holder_app.audit_events import AuditEvent, Purpose
+from holder_app.audit_events import events_from_store
 from holder_app.claim_text import claim_label, dotted
 from holder_app.recovery import forget_recovery_keys, recover, rotate
 from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.store import WalletStore
 from holder_app.wallet import Wallet, create_wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
-from identity.ledger.evidence import LedgerEvidence
 from registry.client import ClientTrust, RegistryClient
 
 __all__ = ["main"]
@@ -142,14 +141,21 @@ def _claims_text(paths: Sequence[Sequence[Any]], lang: str) -> str:
 # ---------------------------------------------------------------- commands
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+def _new_folder(args: argparse.Namespace, advice: str) -> tuple[Path, LedgerSettings]:
+    """The folder a new wallet goes in (refused if it holds one) and the ledger settings of the
+    command line, checked (a bad genesis or ``k``) before anything is written."""
     data = _data(args)
     if (data / WALLET_FILE).exists():
-        raise MalformedInput(f"{data} already holds a wallet; refusing to overwrite it")
+        raise MalformedInput(f"{data} already holds a wallet; {advice}")
     genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
     settings = LedgerSettings(args.registry, genesis, tuple(args.witness), args.k)
-    settings.trust()  # a bad genesis or k is refused before anything is written
+    settings.trust()
     data.mkdir(parents=True, exist_ok=True)
+    return data, settings
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data, settings = _new_folder(args, "refusing to overwrite it")
     passphrase = _passphrase(confirm=True)
     store = WalletStore.create(data / WALLET_FILE, passphrase)
     try:
@@ -206,13 +212,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    data = _data(args)
-    if (data / WALLET_FILE).exists():
-        raise MalformedInput(f"{data} already holds a wallet; recover into an empty folder")
-    genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
-    settings = LedgerSettings(args.registry, genesis, tuple(args.witness), args.k)
-    settings.trust()
-    data.mkdir(parents=True, exist_ok=True)
+    data, settings = _new_folder(args, "recover into an empty folder")
     with settings.client(data) as ledger:
         recovered = recover(args.backup, _kit_text(args), _passphrase(), data / WALLET_FILE, ledger)
     store = recovered.store
@@ -389,70 +389,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    data = _data(args)
-    if (data / WALLET_FILE).exists():
-        raise MalformedInput(f"{data} already holds a wallet; restore into an empty folder")
-    genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
-    settings = LedgerSettings(args.registry, genesis, tuple(args.witness), args.k)
-    settings.trust()
-    data.mkdir(parents=True, exist_ok=True)
+    data, settings = _new_folder(args, "restore into an empty folder")
     store = WalletStore.restore(args.file, _passphrase(), data / WALLET_FILE)
     store.log("restore", outcome="completed")
     store.close()
     settings.write(data)
     _emit(args, {"restored": str(data)}, f"wallet restored into {data}")
     return 0
-
-
-def _audit_events(wallet: Wallet) -> list[AuditEvent]:
-    """Every consent (with its grant), the presentation it came with, every revocation,
-    and every presentation that was refused or failed — in time order."""
-    events: list[AuditEvent] = []
-    for consent in wallet.store.consents():
-        purpose = Purpose(consent.purpose, consent.purpose)
-        grant = None if consent.grant_anchor is None else LedgerEvidence.from_json(consent.grant_anchor)
-        if grant is None:
-            continue
-        for kind in ("consent", "presentation"):
-            events.append(
-                AuditEvent(
-                    kind,
-                    consent.created_at,
-                    consent.verifier,
-                    purpose,
-                    consent.claims,
-                    outcome="completed" if kind == "presentation" else None,
-                    receipt_digest=consent.digest,
-                    evidence=grant,
-                )
-            )
-        if consent.revoked_at is not None and consent.revocation_anchor is not None:
-            events.append(
-                AuditEvent(
-                    "revocation",
-                    consent.revoked_at,
-                    consent.verifier,
-                    purpose,
-                    consent.claims,
-                    receipt_digest=consent.digest,
-                    evidence=LedgerEvidence.from_json(consent.revocation_anchor),
-                )
-            )
-    for entry in wallet.store.history():
-        if entry.kind == "presentation" and entry.outcome != "completed" and entry.counterpart:
-            events.append(
-                AuditEvent(
-                    "presentation",
-                    entry.at,
-                    entry.counterpart,
-                    None,
-                    entry.claims,
-                    outcome=entry.outcome,
-                    reason=entry.reason,
-                )
-            )
-    events.sort(key=lambda e: e.at)
-    return events
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
@@ -462,7 +405,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         identity = wallet.store.identity()
         if identity is None:
             raise NotFound("this wallet has no identity yet")
-        events = _audit_events(wallet)
+        events = events_from_store(wallet.store)
     trust = settings.trust()
     written = write_audit_jsonl(events, args.file, wallet_did=identity.did, log_vkey=trust.log_key)
     if args.csv:
