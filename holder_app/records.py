@@ -242,7 +242,12 @@ class CredentialCopy:
 
 @dataclass(frozen=True, slots=True)
 class StoredCredential:
-    """An issued credential: its public description and its copies (batch issuance)."""
+    """An issued credential: its public description and its copies (batch issuance).
+
+    ``issuer`` is the DID that signed it; ``issuer_url`` the credential issuer identifier
+    (the OpenID4VCI URL) it was received from — None for a credential stored before the
+    wallet kept it, whose JSON form has no ``issuer_url`` member (and is read as before).
+    """
 
     id: str
     vct: str
@@ -251,13 +256,17 @@ class StoredCredential:
     issued_at: int
     expires_at: int | None
     copies: tuple[CredentialCopy, ...] = ()
+    issuer_url: str | None = None
 
     def header_json(self) -> dict[str, Any]:
         """The JSON form without the copies (each copy is stored as its own record)."""
-        return {
+        header: dict[str, Any] = {
             "id": self.id, "vct": self.vct, "issuer": self.issuer, "format": self.format,
             "issued_at": self.issued_at, "expires_at": self.expires_at,
         }
+        if self.issuer_url is not None:
+            header["issuer_url"] = self.issuer_url
+        return header
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form, copies included."""
@@ -267,8 +276,9 @@ class StoredCredential:
     def from_json(cls, value: object) -> StoredCredential:
         """Parse :meth:`to_json`'s form, or :meth:`header_json`'s (then without copies)."""
         names = ["id", "vct", "issuer", "format", "issued_at", "expires_at"]
-        if isinstance(value, dict) and "copies" in value:
-            names.append("copies")
+        for optional in ("copies", "issuer_url"):
+            if isinstance(value, dict) and optional in value:
+                names.append(optional)
         obj = _members(value, names, "credential")
         credential = cls(
             id=_str(obj["id"], "credential id"),
@@ -277,6 +287,7 @@ class StoredCredential:
             format=_str(obj["format"], "credential format"),
             issued_at=_int(obj["issued_at"], "credential issued_at"),
             expires_at=_opt_int(obj["expires_at"], "credential expires_at"),
+            issuer_url=_str(obj["issuer_url"], "credential issuer_url") if "issuer_url" in obj else None,
         )
         copies = tuple(CredentialCopy.from_json(c) for c in _list(obj.get("copies", []), "copies"))
         if any(copy.credential_id != credential.id for copy in copies):

@@ -26,34 +26,55 @@ keys stay in the file, retired. When the ledger did not answer clearly (an error
 transit: the entries may still go in), or cannot be read back, the outcome is unknown;
 running :func:`rotate` again finishes or starts over, because it looks for the
 committed key among every key the wallet holds, retired ones included.
+
+Credentials after a recovery. Each copy is bound to a slot key the lost device holds, so
+whoever has the device can still present it to a verifier that never met the person, and
+nothing on the ledger ties those keys to the DID: only the issuer can end a copy, in its
+status list. The recovered wallet still holds the slot keys (retired), so it proves
+possession of each one to the issuer: :func:`revoke_at_issuers` sends one
+``holder-revocation+jwt`` per copy (:mod:`identity.credentials.holder_revocation`) to
+``POST <credential issuer>/credentials/revoke``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
+
 from holder_app.backup import MAX_BACKUP_BYTES, decode_backup
+from holder_app.records import CredentialCopy, StoredCredential
 from holder_app.recovery_kit import RecoveryKit, parse_kit, verify_kit
 from holder_app.store import WalletStore
 from holder_app.wallet import Wallet
+from identity.credentials.holder_revocation import new_holder_revocation, sign_holder_revocation
 from identity.crypto.keys import Ed25519PrivateKey, RandomSource
 from identity.crypto.passphrase import DEFAULT_PARAMS, KdfParams
 from identity.did.akashi import apply_event
 from identity.did.key_events import KeyState, key_digest, sign_event
 from identity.did.key_events import rotate as rotation_event
 from identity.did.multikey import encode_multikey
-from identity.errors import AkashiError, KeyStateError, NotFound, ProofMismatch, RemoteError
+from identity.errors import (
+    AkashiError,
+    KeyStateError,
+    MalformedInput,
+    NotFound,
+    ProofMismatch,
+    RemoteError,
+)
 from identity.ledger.envelope import Envelope, sign_envelope
 from registry.client import RegistryClient, ResolvedDid
 
-__all__ = ["Recovered", "forget_recovery_keys", "recover", "rotate"]
+__all__ = ["Recovered", "forget_recovery_keys", "recover", "revoke_at_issuers", "rotate"]
 
 Clock = Callable[[], float]
+#: Where a credential issuer takes a holder's revocation request, under its identifier.
+REVOCATION_PATH = "/credentials/revoke"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +92,13 @@ class Recovered:
       retry each with :meth:`~holder_app.wallet.Wallet.revoke` (the retired key still signs it);
     - ``untrusted_credentials``: ids of credentials whose every copy is bound to a retired
       key. The thief can present those copies, so they prove nothing about the person
-      any more: ask each issuer to revoke them and issue new copies to this wallet.
+      any more; the wallet asked each issuer to revoke them (:func:`revoke_at_issuers`):
+    - ``revoked_credentials``: ids of those whose every copy the issuer now says is revoked;
+    - ``unrevoked_credentials``: (credential id, reason) of those with a copy the issuer did
+      not revoke; retry with :func:`revoke_at_issuers` (the retired keys still sign), or ask
+      the issuer.
+
+    Either way, ask the issuers for new copies bound to this wallet's new keys.
     """
 
     store: WalletStore
@@ -80,6 +107,8 @@ class Recovered:
     revoked_consents: tuple[str, ...]
     unrevoked_consents: tuple[tuple[str, str], ...]
     untrusted_credentials: tuple[str, ...]
+    revoked_credentials: tuple[str, ...] = ()
+    unrevoked_credentials: tuple[tuple[str, str], ...] = ()
 
 
 def rotate(
@@ -150,18 +179,20 @@ def recover(
     passphrase, KDF ``params``), the DID is rotated with the kit's key to a fresh key and
     a fresh next key (module docstring), and, because whoever has the lost device holds
     every other key it had too: every credential slot key (role ``holder``) and pairwise
-    key is retired, and every active consent is revoked on the ledger with
-    ``consent.revoke`` signed by its key, so verifiers stop accepting updates under it.
-    Everything is logged. If the ledger refuses the rotation, the new file is removed; if
-    its answer is unclear (:class:`~identity.errors.RemoteError`), the file stays, as it
-    holds the only copy of the keys the ledger may now name.
+    key is retired, every active consent is revoked on the ledger with
+    ``consent.revoke`` signed by its key, so verifiers stop accepting updates under it,
+    and each issuer is asked to revoke every copy bound to a retired key
+    (:func:`revoke_at_issuers`), so verifiers stop accepting the copies the lost device
+    holds once they read the issuer's new status list. Everything is logged. If the
+    ledger refuses the rotation, the new file is removed; if its answer is unclear
+    (:class:`~identity.errors.RemoteError`), the file stays, as it holds the only copy of
+    the keys the ledger may now name.
 
     What is dead afterwards: the lost device's root key and the old kit's key (for every
-    did.* entry), and its consents. What the person must still do (see :class:`Recovered`):
-    keep the new kit; ask each issuer of ``untrusted_credentials`` to revoke them and
-    issue new copies — the old copies are bound to keys the thief holds, and nothing on
-    the ledger ties those keys to this DID, so only their issuer can end them; retry
-    ``unrevoked_consents``. Consents and credentials received after the backup was made
+    did.* entry), its consents, and the copies of ``revoked_credentials``. What the person
+    must still do (see :class:`Recovered`): keep the new kit; ask the issuers of
+    ``untrusted_credentials`` for new copies; retry ``unrevoked_consents`` and
+    ``unrevoked_credentials``. Consents and credentials received after the backup was made
     are not in it, so they cannot be revoked from here: their verifiers and issuers must
     be asked directly.
     """
@@ -422,14 +453,118 @@ def _secure(
                     "revocation", outcome="failed", counterpart=consent.verifier, claims=consent.claims,
                     reason=f"could not be revoked during recovery: {error.message}",
                 )  # fmt: skip
+        dead = set(retired)
+        untrusted = [
+            c
+            for c in store.credentials()
+            if c.copies and all(copy.holder_key_id in dead for copy in c.copies)
+        ]
+        ended, kept = revoke_at_issuers(engine, [c.id for c in untrusted])
     finally:
         engine.close()
-    dead = set(retired)
-    untrusted = [
-        c for c in store.credentials() if c.copies and all(copy.holder_key_id in dead for copy in c.copies)
-    ]
+    not_ended = {credential_id for credential_id, _ in kept}
     for issuer in sorted({c.issuer for c in untrusted}):
-        reason = "copies bound to the lost device's keys: ask the issuer to revoke them and issue new ones"
+        theirs = [c for c in untrusted if c.issuer == issuer]
+        open_ones = sum(1 for c in theirs if c.id in not_ended)
+        state = (
+            f"{open_ones} of {len(theirs)} not revoked at the issuer: ask the issuer to revoke them"
+            if open_ones
+            else "revoked at the issuer"
+        )
+        reason = f"copies bound to the lost device's keys, {state}; ask the issuer to issue new ones"
         store.log("recovery", outcome="completed", counterpart=issuer, reason=reason)
-    untrusted_ids = tuple(c.id for c in untrusted)
-    return Recovered(store, kit, tuple(retired), tuple(revoked), tuple(failed), untrusted_ids)
+    return Recovered(
+        store,
+        kit,
+        tuple(retired),
+        tuple(revoked),
+        tuple(failed),
+        tuple(c.id for c in untrusted),
+        ended,
+        kept,
+    )
+
+
+# --- ending the lost device's copies at their issuers ---------------------------------------
+
+
+def revoke_at_issuers(
+    wallet: Wallet, credential_ids: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Ask the issuer of each credential to revoke every copy of it; ``(revoked, not revoked)``:
+    the ids of the credentials whose every copy the issuer says is revoked (now, or before),
+    and (id, reason) of the others. Each outcome is logged.
+
+    Each copy is one ``POST <issuer>/credentials/revoke`` with a ``holder-revocation+jwt``
+    signed by the key the copy is bound to — retired or not, the wallet keeps it. The
+    issuer is the credential issuer identifier the credential was received from; for a
+    credential stored before the wallet kept it, the issuer-signed ``vct``
+    (``<issuer>/vct/<name>``, where akashi issuers serve its type metadata) names it. A copy
+    the issuer refused or did not answer for stays in the reason; asking again is safe (an
+    issuer answers a copy revoked before with its state).
+    """
+    revoked: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for credential_id in credential_ids:
+        credential = wallet.store.credential(credential_id)
+        reasons: list[str] = []
+        try:
+            url = _issuer_url(credential)
+        except AkashiError as error:
+            reasons.append(error.message)
+        else:
+            for copy in credential.copies:
+                try:
+                    _revoke_copy(wallet, url, copy)
+                except AkashiError as error:
+                    reasons.append(error.message)
+        subject = f"credential {credential.id} ({credential.vct})"
+        if not reasons:
+            revoked.append(credential.id)
+            wallet.store.log(
+                "revocation", outcome="completed", counterpart=credential.issuer,
+                reason=f"{subject}: the issuer revoked its {len(credential.copies)} copies",
+            )  # fmt: skip
+            continue
+        unique = "; ".join(dict.fromkeys(reasons))
+        reason = f"{len(reasons)} of {len(credential.copies)} copies not revoked: {unique}"
+        failed.append((credential.id, reason))
+        wallet.store.log(
+            "revocation", outcome="failed", counterpart=credential.issuer, reason=f"{subject}: {reason}"
+        )
+    return tuple(revoked), tuple(failed)
+
+
+def _issuer_url(credential: StoredCredential) -> str:
+    """The credential issuer identifier to ask (:func:`revoke_at_issuers`)."""
+    if credential.issuer_url is not None:
+        return credential.issuer_url
+    base, separator, name = credential.vct.rpartition("/vct/")
+    if not separator or not name or "/" in name or not base.startswith(("https://", "http://")):
+        raise MalformedInput(
+            "the wallet does not know where this credential's issuer takes revocations: ask the issuer"
+        )
+    return base
+
+
+def _revoke_copy(wallet: Wallet, issuer_url: str, copy: CredentialCopy) -> None:
+    """One copy: the signed request, and the issuer's answer that it is revoked."""
+    request = new_holder_revocation(
+        copy.digest, audience=issuer_url, iat=int(wallet.clock()), random=wallet.random
+    )
+    token = sign_holder_revocation(request, wallet.store.key(copy.holder_key_id))
+    endpoint = issuer_url + REVOCATION_PATH
+    try:
+        answer = wallet.http.post(endpoint, content=token, headers={"content-type": "application/jwt"})
+    except httpx.HTTPError as error:
+        raise RemoteError(f"{endpoint} could not be reached: {error}") from None
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if answer.status_code != 200:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        shown = detail if isinstance(detail, str) else answer.text[:200]
+        raise RemoteError(f"the issuer refused to revoke a copy ({answer.status_code}): {shown}")
+    if not isinstance(body, dict) or body.get("credential") != copy.digest or body.get("status") != "invalid":
+        raise RemoteError("the issuer's answer does not say the copy is revoked")

@@ -319,8 +319,10 @@ class WalletStore:
         expires_at: int | None,
         copies: Sequence[NewCopy],
         format: str = "dc+sd-jwt",
+        issuer_url: str | None = None,
     ) -> StoredCredential:
-        """Keep an issued credential with its copies (each bound to its own ``holder`` key)."""
+        """Keep an issued credential with its copies (each bound to its own ``holder`` key) and,
+        when known, the credential issuer identifier (URL) it came from."""
         if not copies:
             raise ValueError("a credential has at least one copy")
         if len({copy.holder_key_id for copy in copies}) != len(copies):
@@ -329,7 +331,9 @@ class WalletStore:
             for copy in copies:
                 if self._get(conn, _KEYS, copy.holder_key_id).role != "holder":
                     raise ValueError(f"key {copy.holder_key_id} is not a holder key")
-            credential = StoredCredential(self._new_id("cred"), vct, issuer, format, issued_at, expires_at)
+            credential = StoredCredential(
+                self._new_id("cred"), vct, issuer, format, issued_at, expires_at, issuer_url=issuer_url
+            )
             self._db.insert(conn, _CREDENTIALS, credential)
             stored = []
             for copy in copies:

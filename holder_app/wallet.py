@@ -270,6 +270,7 @@ class Wallet:
                 issued_at=int(claims.get("iat", self._now())),
                 expires_at=claims.get("exp") if isinstance(claims.get("exp"), int) else None,
                 copies=copies,
+                issuer_url=base,
             )
             self.store.log(
                 "issuance",

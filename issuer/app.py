@@ -4,8 +4,11 @@ Holder-facing endpoints speak OpenID4VCI 1.0: metadata at the well-known paths,
 offers by reference, token, nonce and credential endpoints, whose errors are the
 OAuth JSON shape the specification names (with ``Cache-Control: no-store``).
 They never tell whether a person or an offer exists: every failed redemption
-looks the same. The admin API (``/admin/…``) needs the operator's bearer token
-and answers errors as RFC 9457 problem documents.
+looks the same. ``POST /credentials/revoke`` lets a holder revoke its own
+credential with a request signed by the key the credential is bound to
+(:meth:`~issuer.service.Issuer.revoke_by_holder`). The admin API (``/admin/…``)
+needs the operator's bearer token. Both answer errors as RFC 9457 problem
+documents.
 """
 
 from __future__ import annotations
@@ -165,6 +168,37 @@ def create_app(issuer: Issuer) -> Starlette:
 
         return endpoint
 
+    def holder(handler: Handler) -> Handler:
+        """Public and answered with problems; an unexpected failure is a 500 problem too."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except AkashiError as error:
+                if isinstance(error, RemoteError):
+                    log.warning("the ledger failed during %s: %s", request.url.path, error.message)
+                document = problem_document(error, instance=request.url.path)
+                return JSONResponse(
+                    document,
+                    status_code=int(str(document["status"])),
+                    media_type=PROBLEM_JSON,
+                    headers=NO_STORE,
+                )
+            except Exception:  # process boundary
+                log.exception("unexpected failure on %s", request.url.path)
+                return JSONResponse(
+                    {
+                        "type": "https://akashi.example/problems/internal",
+                        "title": "Internal error",
+                        "status": 500,
+                    },
+                    status_code=500,
+                    media_type=PROBLEM_JSON,
+                    headers=NO_STORE,
+                )
+
+        return endpoint
+
     def plain(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
@@ -228,6 +262,14 @@ def create_app(issuer: Issuer) -> Starlette:
         return Response(
             token_text, media_type="application/statuslist+jwt", headers={"Cache-Control": "max-age=60"}
         )
+
+    async def holder_revocation(request: Request) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/jwt":
+            raise MalformedInput("a holder revocation request is application/jwt: a compact JWS")
+        body = await _body(request, limit)
+        answer = await run_in_threadpool(issuer.revoke_by_holder, body)
+        return JSONResponse(answer, headers=NO_STORE)
 
     # ---------------------------------------------------------------- admin
 
@@ -323,6 +365,7 @@ def create_app(issuer: Issuer) -> Starlette:
         Route("/nonce", oauth(nonce), methods=["POST"]),
         Route("/credential", oauth(credential), methods=["POST"]),
         Route("/status/{list_id}", plain(status_list), methods=["GET"]),
+        Route("/credentials/revoke", holder(holder_revocation), methods=["POST"]),
         Route("/admin/challenges", admin(new_challenge), methods=["POST"]),
         Route("/admin/checks/jpki", admin(check_jpki), methods=["POST"]),
         Route("/admin/checks/licence", admin(check_licence), methods=["POST"]),

@@ -12,7 +12,10 @@
    request); the wallet receives the inclusion proof beside each credential. The
    offer's personal data is then deleted.
 4. Revoke / suspend / reinstate change the status list; each new list version is
-   served at its URI and anchored with ``status.publish``.
+   served at its URI and anchored with ``status.publish``. The operator does it
+   (:meth:`Issuer.change_status`), or the holder revokes its own copy with a request
+   signed by the key the copy is bound to (:meth:`Issuer.revoke_by_holder`): the way a
+   wallet recovered after a lost phone ends the copies the phone still holds.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from identity.credentials.holder_revocation import (
+    parse_holder_revocation_unverified,
+    verify_holder_revocation,
+)
 from identity.credentials.kyc import FaceComparison, Verification, kyc_claims, licence_claims
 from identity.credentials.sdjwt import issue
 from identity.credentials.status_list import VALID
 from identity.crypto.encoding import b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.keys import RandomSource
-from identity.errors import AkashiError, NotFound, RejectedByRules, Unauthorized
+from identity.errors import AkashiError, MalformedInput, NotFound, RejectedByRules, Unauthorized, UnknownKey
 from identity.ledger.envelope import sign_envelope
 from identity.protocols.oid4vci.credential import build_credential_response, parse_credential_request
 from identity.protocols.oid4vci.errors import INVALID_GRANT, INVALID_TOKEN, OAuthError
@@ -332,7 +339,11 @@ class Issuer:
             )
             digest = b64url_encode(sha256(credential.split("~", 1)[0].encode("ascii")))
             out.append((credential, digest))
-            registered.append(IssuedCredential(digest, kind.vct(self.url), VALID, now, expires, reference))
+            registered.append(
+                IssuedCredential(
+                    digest, kind.vct(self.url), VALID, now, expires, reference, holder_key=holder_key
+                )
+            )
         self.status.register_many(registered)  # one transaction for the whole batch
         return out
 
@@ -395,6 +406,49 @@ class Issuer:
             "status": action,
             "version": change.version,
             "anchored": published,
+        }
+
+    def revoke_by_holder(self, body: bytes) -> dict[str, Any]:
+        """``POST /credentials/revoke``: the holder revokes its own credential.
+
+        ``body`` is a ``holder-revocation+jwt``
+        (:mod:`identity.credentials.holder_revocation`). Its claims are read first only to
+        find the credential by digest (unknown: :class:`NotFound`); the request must then
+        verify under the holder key this issuer bound that credential to (one issued before
+        holder keys were kept: :class:`UnknownKey`), name this issuer as ``aud`` and be
+        fresh. Then the credential is revoked as the operator's ``revoke`` does it — a new
+        status list version, signed and anchored. Asking again is answered with the state
+        (``changed`` false), and anchors what is still pending; an anchoring failure
+        (:class:`~identity.errors.RemoteError`) leaves the credential revoked here.
+        """
+        try:
+            token = body.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise MalformedInput("a holder revocation request is a compact JWS (ASCII)") from None
+        claimed = parse_holder_revocation_unverified(token)
+        try:
+            issued = self.status.credential(claimed.credential)
+        except NotFound:
+            raise NotFound("this issuer issued no credential with that digest") from None
+        if issued.holder_key is None:
+            raise UnknownKey(
+                "this credential was issued before its holder key was kept: ask the issuer's operator"
+            )
+        verify_holder_revocation(
+            token, issued.holder_key, credential=issued.credential_id, audience=self.url, now=self.clock()
+        )
+        change = self.status.revoke(issued.credential_id)
+        anchored = self.publish_status()
+        if change.changed:
+            log.info("credential %s revoked by its holder", issued.credential_id)
+        revoked = self.status.credential(issued.credential_id)
+        return {
+            "credential": revoked.credential_id,
+            "status": revoked.status_name,
+            "revoked_at": revoked.changed_at,
+            "changed": change.changed,
+            "version": change.version,
+            "anchored": anchored,
         }
 
     def publish_status(self) -> int:

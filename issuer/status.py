@@ -20,7 +20,11 @@ One list per issuer — a new one when it is nearly full — of ``size`` entries
   wants each list's ``iat`` strictly increasing, so a token's ``iat`` is
   ``max(now, previous iat + 1)``.
 * **Listing.** The issuer's id of each issued credential (its digest), its
-  ``vct``, status and times. No personal data is stored here.
+  ``vct``, status and times, and the holder's public key it was bound to (``cnf``),
+  so that the holder can ask for its revocation (:mod:`identity.credentials.holder_revocation`).
+  No personal data is stored here: a holder key is a public key, one per copy.
+* **Older files.** A ``status.db`` written before holder keys were kept gains the
+  (nullable) ``holder_key`` column when it is opened; its credentials have none.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from identity.credentials.status_list import (
 )
 from identity.crypto.encoding import b64url_encode
 from identity.crypto.hashing import sha256
-from identity.crypto.keys import Ed25519PrivateKey, RandomSource
+from identity.crypto.keys import Ed25519PrivateKey, Ed25519PublicKey, RandomSource
 from identity.errors import NotFound, Revoked
 from issuer.database import Database, Transaction
 
@@ -81,6 +85,7 @@ CREATE TABLE IF NOT EXISTS entries (
     issued_at INTEGER,
     expires_at INTEGER,
     changed_at INTEGER,
+    holder_key BLOB,
     PRIMARY KEY (uri, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_not_valid ON entries (uri, status) WHERE status != 0;
@@ -124,6 +129,8 @@ class IssuedCredential:
     expires_at: int | None
     reference: StatusReference
     changed_at: int | None = None  # when the status last changed
+    #: The public key the credential is bound to (its ``cnf``); None if issued before it was kept.
+    holder_key: Ed25519PublicKey | None = None
 
     @property
     def status_name(self) -> str:
@@ -194,6 +201,19 @@ class StatusRegistry:
         self._lifetime, self._ttl = token_lifetime, ttl
         self._random, self._clock = random, clock
         self._db = Database(db_path, schema=_SCHEMA, durable=durable)
+        self._add_holder_key_column()
+
+    def _add_holder_key_column(self) -> None:
+        """A file from before holder keys were kept gets the column (module docstring)."""
+
+        def missing(conn: sqlite3.Connection) -> bool:
+            return "holder_key" not in {str(row[1]) for row in conn.execute("PRAGMA table_info(entries)")}
+
+        if not missing(self._conn):
+            return
+        with self._transaction() as conn:  # BEGIN IMMEDIATE: two processes opening it do not race
+            if missing(conn):
+                conn.execute("ALTER TABLE entries ADD COLUMN holder_key BLOB")
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -263,9 +283,17 @@ class StatusRegistry:
         vct: str,
         issued_at: int,
         expires_at: int | None = None,
+        holder_key: Ed25519PublicKey | None = None,
     ) -> None:
-        """Bind an allocated ``reference`` to the credential signed with it (its id: e.g. its digest)."""
-        self.register_many([IssuedCredential(credential_id, vct, VALID, issued_at, expires_at, reference)])
+        """Bind an allocated ``reference`` to the credential signed with it (its id: e.g. its
+        digest) and, when given, to the holder key it was issued to."""
+        self.register_many(
+            [
+                IssuedCredential(
+                    credential_id, vct, VALID, issued_at, expires_at, reference, holder_key=holder_key
+                )
+            ]
+        )
 
     def register_many(self, issued: list[IssuedCredential]) -> None:
         """:meth:`register` each of ``issued`` (their ``status`` is ignored) in one transaction."""
@@ -279,11 +307,20 @@ class StatusRegistry:
                     raise NotFound(f"status index {ref.idx} of {ref.uri} was never allocated")
                 if row[0] is not None:
                     raise ValueError(f"status index {ref.idx} of {ref.uri} is already bound")
+                holder = None if item.holder_key is None else item.holder_key.raw
                 try:
                     conn.execute(
-                        "UPDATE entries SET credential_id = ?, vct = ?, issued_at = ?, expires_at = ? "
-                        "WHERE uri = ? AND idx = ?",
-                        (item.credential_id, item.vct, item.issued_at, item.expires_at, ref.uri, ref.idx),
+                        "UPDATE entries SET credential_id = ?, vct = ?, issued_at = ?, expires_at = ?, "
+                        "holder_key = ? WHERE uri = ? AND idx = ?",
+                        (
+                            item.credential_id,
+                            item.vct,
+                            item.issued_at,
+                            item.expires_at,
+                            holder,
+                            ref.uri,
+                            ref.idx,
+                        ),
                     )
                 except sqlite3.IntegrityError as exc:
                     raise ValueError(f"credential {item.credential_id!r} is already registered") from exc
@@ -451,7 +488,8 @@ class StatusRegistry:
         if status is not None:
             where, args = where + " AND status = ?", (status,)
         rows = self._conn.execute(
-            "SELECT credential_id, vct, status, issued_at, expires_at, uri, idx, changed_at FROM entries "
+            "SELECT credential_id, vct, status, issued_at, expires_at, uri, idx, changed_at, holder_key "
+            "FROM entries "
             f"WHERE {where} ORDER BY issued_at, credential_id LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
@@ -460,7 +498,8 @@ class StatusRegistry:
     def credential(self, credential_id: str) -> IssuedCredential:
         """One issued credential by its id."""
         row = self._conn.execute(
-            "SELECT credential_id, vct, status, issued_at, expires_at, uri, idx, changed_at FROM entries "
+            "SELECT credential_id, vct, status, issued_at, expires_at, uri, idx, changed_at, holder_key "
+            "FROM entries "
             "WHERE credential_id = ?",
             (credential_id,),
         ).fetchone()
@@ -487,7 +526,7 @@ def _name(target: StatusReference | str) -> str:
 
 
 def _issued(row: tuple[Any, ...]) -> IssuedCredential:
-    cred, vct, status, issued, expires, uri, idx, changed = row
+    cred, vct, status, issued, expires, uri, idx, changed, holder = row
     return IssuedCredential(
         credential_id=str(cred),
         vct=str(vct),
@@ -496,4 +535,5 @@ def _issued(row: tuple[Any, ...]) -> IssuedCredential:
         expires_at=None if expires is None else int(expires),
         reference=StatusReference(idx=int(idx), uri=str(uri)),
         changed_at=None if changed is None else int(changed),
+        holder_key=None if holder is None else Ed25519PublicKey(bytes(holder)),
     )

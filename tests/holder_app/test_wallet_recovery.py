@@ -1,7 +1,8 @@
 """Rotating the wallet's root DID and recovering a lost wallet, against live registry, issuer and
 verifier on loopback: after each, the ledger refuses what the old keys sign and accepts the new
-key; a recovery also revokes the lost device's consents; a wrong, used or mistyped kit, a
-tampered backup or a wrong passphrase is refused with a clear message and leaves no file."""
+key; a recovery also revokes the lost device's consents and, at their issuer, the credential
+copies it holds, so a verifier refuses them; a wrong, used or mistyped kit, a tampered backup or a
+wrong passphrase is refused with a clear message and leaves no file."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import httpx
 import pytest
 from services_world import Services
 
-from holder_app.records import StoredKey
-from holder_app.recovery import Recovered, recover, rotate
+from akashi_demo.loopback import LoopbackVerifier, free_port
+from holder_app.records import NewCopy, StoredCredential, StoredKey
+from holder_app.recovery import Recovered, recover, revoke_at_issuers, rotate
 from holder_app.recovery_kit import RecoveryKit, format_kit
 from holder_app.store import WalletStore
 from holder_app.wallet import FORM, Wallet, create_wallet
 from identity.credentials.sdjwt import present
+from identity.credentials.status_list import INVALID, VALID
 from identity.crypto.encoding import b64url_encode
 from identity.crypto.hashing import sha256
 from identity.crypto.jcs import canonicalize
@@ -36,6 +39,7 @@ from identity.errors import (
     KeyStateError,
     MalformedInput,
     RejectedByRules,
+    RemoteError,
     WrongPassphrase,
 )
 from identity.jose.jws import parse_compact_unverified
@@ -271,9 +275,19 @@ def test_recover_kills_the_old_keys_on_the_ledger_and_revokes_the_lost_devices_c
             assert ledger.consent(consent.digest).record.revoked_at is not None
         assert set(recovered.untrusted_credentials) == {c.id for c in store.credentials()} != set()
 
+        # The issuer revoked every copy the lost device holds, asked with the retired slot keys.
+        assert recovered.revoked_credentials == recovered.untrusted_credentials
+        assert recovered.unrevoked_credentials == ()
+        for credential in store.credentials():
+            assert credential.issuer_url == services.issuer.url
+            for copy in credential.copies:
+                assert services.issuer.issuer.status.status_of(copy.digest) == INVALID
+
         kinds = [(e.kind, e.outcome) for e in store.history()]
         assert ("restore", "completed") in kinds and ("recovery", "completed") in kinds
-        assert kinds.count(("revocation", "completed")) == len(lost.consents)
+        revocations = len(lost.consents) + len(recovered.revoked_credentials)
+        assert kinds.count(("revocation", "completed")) == revocations
+        assert any("revoked at the issuer" in (e.reason or "") for e in store.history())
         assert any("ask the issuer" in (e.reason or "") for e in store.history())
         assert rotate(store, ledger).did == old.did  # the new phone rotates like any wallet
 
@@ -417,3 +431,96 @@ def test_after_recover_the_verifier_refuses_a_presentation_under_a_revoked_conse
     answer = httpx.post(request.response_uri, content=body, headers=FORM, timeout=30)
     assert answer.status_code == 422, answer.text
     assert any(reason in answer.json()["detail"] for reason in ("revoked", "nonce")), answer.text
+
+
+def test_after_recover_a_verifier_that_never_saw_the_person_refuses_an_old_copy(
+    tmp_path: Path, lost: Lost, services: Services
+) -> None:
+    """The thief answers a request of an operator the person never dealt with, from the lost
+    phone: a copy no verifier has seen, its slot key, a fresh consent. The operator refuses it:
+    its issuer revoked the copy when the wallet was recovered, and the verifier reads the status
+    list. (This operator has never read that list. One that read it within the list's ``ttl`` —
+    900 s at akashi issuers — keeps its cached copy until then, and accepts the copy meanwhile.)"""
+    thief = lost.device.wallet
+    fresh = [c for c in lost.device.store.credentials()[0].copies if c.used_by is None]
+    assert fresh and all(services.issuer.issuer.status.status_of(c.digest) == VALID for c in fresh)
+    recover_to(
+        lost.backup, format_kit(lost.device.kit), tmp_path / "new-phone.db", services.ledger
+    ).store.close()
+    ledger = services.new_ledger_client()
+    operator = LoopbackVerifier(
+        tmp_path / "operator",
+        legal_name="株式会社スペースシェア",
+        corporate_number="7010001888888",
+        ledger=ledger,
+        governance=services.registry.governance[:2],
+        issuers=[services.issuer.url],
+    )
+    try:
+        request = thief.open_request(operator.verifier.new_request("space-sharing").url)
+        assert request.legal_name == "株式会社スペースシェア"
+        with pytest.raises(RemoteError, match=r"the verifier refused the presentation: .*revoked"):
+            thief.approve(request)
+        assert operator.verifier.customers.customers() == []  # nobody was verified
+    finally:
+        operator.stop()
+        ledger.close()
+
+
+# --- asking the issuers: where to, and what when they do not answer ------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """How a credential is kept, from the one the wallet received: its issuer URL (or none, as a
+    wallet stored it before keeping it) and its ``vct``; the outcome of asking its issuer."""
+
+    issuer_url: Callable[[Services], str | None]
+    vct: Callable[[StoredCredential], str]
+    revoked: bool
+    reason: str = ""
+
+
+ASKING = {
+    "the issuer it came from": Stored(lambda s: s.issuer.url, lambda c: c.vct, True),
+    "an older record: the vct names the issuer": Stored(lambda s: None, lambda c: c.vct, True),
+    "an older record whose vct names no issuer": Stored(
+        lambda s: None, lambda c: "urn:example:kyc", False, "does not know where this credential's issuer"
+    ),
+    "an issuer that does not answer": Stored(
+        lambda s: f"http://127.0.0.1:{free_port()}", lambda c: c.vct, False, "could not be reached"
+    ),
+    "a URL that is not this issuer": Stored(
+        lambda s: s.issuer.url + "/elsewhere", lambda c: c.vct, False,
+        "the issuer refused to revoke a copy (404)",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ASKING.values(), ids=ASKING.keys())
+def test_revoke_at_issuers_asks_the_issuer_each_credential_names(
+    case: Stored, tmp_path: Path, services: Services, ledger: RegistryClient
+) -> None:
+    device = new_device(tmp_path / "phone.db", ledger)
+    try:
+        [received] = device.wallet.receive(services.jpki_offer())
+        kept = device.store.add_credential(
+            vct=case.vct(received), issuer=received.issuer, issued_at=received.issued_at,
+            expires_at=received.expires_at, issuer_url=case.issuer_url(services),
+            copies=[NewCopy(c.sd_jwt, c.holder_key_id, c.digest, c.anchor) for c in received.copies],
+        )  # fmt: skip
+        revoked, failed = revoke_at_issuers(device.wallet, [kept.id])
+        statuses = {services.issuer.issuer.status.status_of(c.digest) for c in kept.copies}
+        last = device.store.history()[-1]
+        assert (last.kind, last.counterpart) == ("revocation", received.issuer)
+        if case.revoked:
+            assert (revoked, failed, statuses) == ((kept.id,), (), {INVALID})
+            assert last.outcome == "completed"
+            assert revoke_at_issuers(device.wallet, [kept.id]) == ((kept.id,), ())  # again: the state
+        else:
+            assert revoked == () and statuses == {VALID}
+            [(credential_id, reason)] = failed
+            assert credential_id == kept.id and case.reason in reason, reason
+            assert last.outcome == "failed" and case.reason in (last.reason or "")
+    finally:
+        device.close()
