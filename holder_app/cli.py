@@ -223,16 +223,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
             "revoked_consents": list(recovered.revoked_consents),
             "unrevoked_consents": [{"id": i, "reason": r} for i, r in recovered.unrevoked_consents],
             "untrusted_credentials": list(recovered.untrusted_credentials),
+            "revoked_credentials": list(recovered.revoked_credentials),
+            "unrevoked_credentials": [{"id": i, "reason": r} for i, r in recovered.unrevoked_credentials],
         }
         lines = [
             f"wallet recovered in {data}; the lost device's keys are dead on the ledger",
             f"{len(recovered.revoked_consents)} consents revoked (the lost device could have used them)",
             *(f"NOT revoked, retry with `revoke {i}`: {r}" for i, r in recovered.unrevoked_consents),
-            *(
-                [f"ask the issuer for new copies of {len(recovered.untrusted_credentials)} credentials: "
-                 "the old ones are bound to the lost device's keys"]
-                if recovered.untrusted_credentials else []
-            ),
+            f"{len(recovered.revoked_credentials)} credentials revoked at their issuers (the lost device "
+            "holds copies of them); ask the issuers for new ones",
+            *(f"credential {i} NOT revoked at its issuer: {r}" for i, r in recovered.unrevoked_credentials),
         ]  # fmt: skip
         _show_kit(args, recovered.kit, "\n".join(lines), extra)
         forget_recovery_keys(store)

@@ -217,6 +217,9 @@ def test_rotate_and_recover_need_the_kit_which_the_wallet_does_not_keep(
     assert code == 0, err
     answer = json.loads(out)
     assert len(answer["revoked_consents"]) == 1 and answer["untrusted_credentials"]
+    # The issuer revoked every copy the lost phone holds: a thief can present none of them.
+    assert answer["revoked_credentials"] == answer["untrusted_credentials"]
+    assert answer["unrevoked_credentials"] == []
     did = parse_kit(answer["recovery_kit"]).did
     assert services.ledger.resolve_did(did).document is not None
     # The lost phone can no longer rotate: its kit is used and its keys are dead.
