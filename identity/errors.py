@@ -12,6 +12,7 @@ only on success. Each class carries a stable ``code`` that maps, in one table
     ├── VerificationError         parsed, but not trustworthy
     │   ├── InvalidSignature
     │   ├── ProofMismatch         Merkle inclusion / consistency, digests, sd_hash
+    │   │   └── DigestMismatch    a Content-Digest (RFC 9530) that the content does not match
     │   ├── KeyStateError         wrong, unknown or retired key; bad key event log
     │   │   └── UnknownKey
     │   ├── TimeError             exp / nbf / iat outside the allowed window
@@ -50,6 +51,7 @@ __all__ = [
     "CorruptBackup",
     "CorruptFile",
     "CorruptWallet",
+    "DigestMismatch",
     "Expired",
     "InvalidSignature",
     "KeyStateError",
@@ -119,6 +121,12 @@ class ProofMismatch(VerificationError):
     """A digest, Merkle proof or hash commitment did not match."""
 
     code = "proof-mismatch"
+
+
+class DigestMismatch(ProofMismatch):
+    """A ``Content-Digest`` field (RFC 9530) names a digest the received content does not have."""
+
+    code = "digest-mismatch"
 
 
 class KeyStateError(VerificationError):
@@ -266,6 +274,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         (VerificationError, 422, "Verification failed"),
         (InvalidSignature, 422, "Invalid signature"),
         (ProofMismatch, 422, "Proof mismatch"),
+        (DigestMismatch, 422, "Content digest mismatch"),
         (KeyStateError, 422, "Key not authorised"),
         (UnknownKey, 422, "Unknown key"),
         (TimeError, 422, "Outside validity window"),
