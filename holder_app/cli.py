@@ -1,7 +1,7 @@
 """``akashi-wallet``: the person's wallet on the command line.
 
 Commands: ``init``, ``receive``, ``present``, ``credentials``, ``consents``, ``revoke``,
-``history``, ``rotate``, ``recover``, ``backup``, ``restore``, ``audit export``,
+``history``, ``update``, ``rotate``, ``recover``, ``backup``, ``restore``, ``audit export``,
 ``audit verify``. A wallet lives in
 a folder (``--data DIR``, default ``$AKASHI_WALLET_DATA_DIR`` or ``wallet-data``): the
 encrypted ``wallet.db`` and ``registry.json`` (which ledger to read and whom to believe;
@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from holder_app.claim_text import claim_label, dotted
 from holder_app.recovery import forget_recovery_keys, recover, rotate
 from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.store import WalletStore
+from holder_app.updates import plan_update, recipients_text, send_update
 from holder_app.wallet import Wallet, create_wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
 from registry.client import ClientTrust, RegistryClient
@@ -300,6 +302,40 @@ def cmd_present(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_update(args: argparse.Namespace) -> int:
+    value: dict[str, Any] = {"formatted": args.value}
+    if args.kind == "name":
+        family, _, given = args.value.partition(" ")
+        value = {"family_name": family, "given_name": given}
+    effective = date.fromisoformat(args.effective) if args.effective else date.today()
+    with _opened(args) as wallet:
+        plan = plan_update(wallet, args.kind)
+        if not args.json:
+            print("\n".join(recipients_text(plan)) or "no consents")
+        if not plan.recipients:
+            _emit(args, {"sent": []}, "nobody to send it to")
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise MalformedInput("not a terminal: confirm with --yes")
+            if input("send it to them? [y/N] ").strip().lower() not in {"y", "yes", "はい"}:
+                _emit(args, {"sent": []}, "not sent")
+                return 0
+        deliveries = send_update(wallet, plan, value, effective)
+    rows = [
+        {"verifier": d.verifier, "consent": d.consent_id, "message": d.message_id,
+         "notice_index": d.notice_index, "error": d.error}
+        for d in deliveries
+    ]  # fmt: skip
+    lines = [
+        f"sent to {d.verifier} (notice at leaf {d.notice_index})" if d.error is None
+        else f"NOT sent to {d.verifier}: {d.error}"
+        for d in deliveries
+    ]  # fmt: skip
+    _emit(args, {"sent": rows}, "\n".join(lines))
+    return 0 if all(d.error is None for d in deliveries) else 1
+
+
 def cmd_credentials(args: argparse.Namespace) -> int:
     with _opened(args) as wallet:
         listed = wallet.store.credentials()
@@ -478,6 +514,11 @@ def _parser() -> argparse.ArgumentParser:
     decision = p.add_mutually_exclusive_group()
     decision.add_argument("--yes", action="store_true", help="approve without asking")
     decision.add_argument("--refuse", action="store_true", help="decline without asking")
+    p = command("update", cmd_update, "send a change (e.g. your new address) to the operators you allowed")
+    p.add_argument("kind", choices=["address", "name"])
+    p.add_argument("value", help='the new value ("family given" for a name)')
+    p.add_argument("--effective", default=None, help="the date it takes effect (YYYY-MM-DD; today)")
+    p.add_argument("--yes", action="store_true", help="send without asking")
     command("credentials", cmd_credentials, "list your credentials")
     p = command("consents", cmd_consents, "list your consents (active; --all for expired and revoked)")
     p.add_argument("--all", action="store_true")

@@ -24,6 +24,8 @@ from identity.crypto.strict_json import loads, loads_object
 from identity.errors import AkashiError, MalformedInput, NotFound, problem_document
 from identity.ledger.proofs import ConsistencyProof, InclusionProof
 from registry import queries, tiles
+from registry.mailbox import Mailbox
+from registry.mailbox_app import mailbox_routes
 from registry.node import Accepted, Node, Outcome
 
 __all__ = ["create_app"]
@@ -132,8 +134,10 @@ def _prove_batch(node: Node, outcomes: list[Outcome], answer: dict[str, Any]) ->
         result["accepted"]["inclusion_proof"] = proof.to_json()
 
 
-def create_app(node: Node, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
-    """The ASGI app serving ``node``."""
+def create_app(
+    node: Node, *, mailbox: Mailbox | None = None, extra_routes: list[BaseRoute] | None = None
+) -> Starlette:
+    """The ASGI app serving ``node`` and its mailbox (by default on the node's store and clock)."""
     config = node.config
 
     def guarded(handler: Handler) -> Handler:
@@ -239,6 +243,7 @@ def create_app(node: Node, *, extra_routes: list[BaseRoute] | None = None) -> St
         Route("/consents/{digest}", guarded(consent), methods=["GET"]),
         Route("/members", guarded(members), methods=["GET"]),
         Route("/members/{did}", guarded(member), methods=["GET"]),
+        *mailbox_routes(mailbox or Mailbox(node), guarded=guarded, read_body=read_body),
         *(extra_routes or []),
     ]
 

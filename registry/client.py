@@ -21,6 +21,9 @@ Every answer is checked before it is returned (ARCHITECTURE.md, "The log"):
 What the log cannot prove: that an included entry is the *latest* one (a node
 may hide a later rotation or revocation), nor that a member list is complete.
 
+The mailbox (``send_update``, ``fetch_messages``, ``ack_message``) follows the same
+rules; what a fetched message must satisfy is in :mod:`registry.mailbox_client`.
+
 Errors: problem documents become the matching :mod:`identity.errors` class
 (``RejectedByRules`` keeps its ``rule``); transport failures :class:`RemoteError`.
 """
@@ -39,10 +42,12 @@ from urllib.parse import quote
 
 import httpx
 
-from identity.crypto.encoding import b64encode_std, b64url_decode
+from identity.crypto.encoding import b64encode_std, b64url_decode, b64url_encode
+from identity.crypto.keys import Ed25519PrivateKey
 from identity.crypto.strict_json import loads_object
 from identity.did.akashi import replay, resolve_did_akashi
 from identity.did.key_events import KeyState
+from identity.did.url import parse_did_url
 from identity.errors import (
     PROBLEM_TYPES,
     AkashiError,
@@ -55,18 +60,27 @@ from identity.errors import (
 )
 from identity.ledger.checkpoint import Checkpoint, verify_checkpoint
 from identity.ledger.cosignature import COSIGNATURE_V1, CosignatureVerifier
-from identity.ledger.envelope import Envelope, entry_bytes, parse_envelope, split_signer
+from identity.ledger.envelope import Envelope, entry_bytes, entry_digest, parse_envelope, split_signer
 from identity.ledger.merkle import leaf_hash
 from identity.ledger.note import Ed25519NoteVerifier, NoteVerifier, parse_note_unverified, parse_vkey
 from identity.ledger.policy import WitnessPolicy
 from identity.ledger.proofs import InclusionProof, parse_consistency_proof, parse_inclusion_proof
 from identity.schemas import validate
 from registry.genesis import Genesis, parse_genesis
+from registry.mailbox_client import (
+    MailboxMessage,
+    MailboxReceipt,
+    check_message,
+    mailbox_ack_entry,
+    parse_cursor,
+    signed_fetch_headers,
+)
 from registry.state import ATTESTATION, CONSENT, MEMBER, RECORD_SCHEMAS, Attestation, Consent, Member
 
 __all__ = [
-    "ClientTrust", "Proven", "ProvenEntry", "Receipt", "RegistryClient", "ResolvedDid",
-    "VerifiedCheckpoint", "error_from_problem",
+    "Attestation", "ClientTrust", "Consent", "MailboxMessage", "MailboxReceipt", "Member", "Proven",
+    "ProvenEntry", "Receipt", "RegistryClient", "ResolvedDid", "VerifiedCheckpoint", "error_from_problem",
+    "mailbox_ack_entry",
 ]
 
 R = TypeVar("R")
@@ -262,6 +276,7 @@ class RegistryClient:
         self._state_file = state_file
         self._clock = clock
         self._cosign_wait = cosign_wait
+        self._timeout = timeout
         self._lock = threading.RLock()
         self._last: VerifiedCheckpoint | None = None
         if state_file is not None and state_file.exists():
@@ -381,8 +396,11 @@ class RegistryClient:
     # ------------------------------------------------------------------ HTTP
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._send(method, path, self._http.build_request(method, self._prefix + path, **kwargs))
+
+    def _send(self, method: str, path: str, request: httpx.Request) -> httpx.Response:
         try:
-            response = self._http.request(method, self._prefix + path, **kwargs)
+            response = self._http.send(request)
         except httpx.HTTPError as exc:
             raise RemoteError(f"the registry could not be reached ({method} {path}): {exc}") from exc
         if response.status_code >= 400:
@@ -488,12 +506,15 @@ class RegistryClient:
 
     def entry(self, index: int) -> ProvenEntry:
         """The entry at ``index``, with its inclusion proof verified against a trusted checkpoint."""
+        return self._entry_under(index, self._cosigned(index + 1).checkpoint)
+
+    def _entry_under(self, index: int, head: Checkpoint) -> ProvenEntry:
+        """:meth:`entry`, proven in the trusted tree head ``head`` (which covers ``index``)."""
         answer = self._json("GET", f"/entries/{int(index)}")
         if _get(answer, "index", int) != index:
             raise _mismatch(f"asked for entry {index}, got another")
         envelope = parse_envelope(_get(answer, "entry", dict))
         leaf = leaf_hash(entry_bytes(envelope))
-        head = self._cosigned(index + 1).checkpoint
         return ProvenEntry(index, envelope, leaf, self._inclusion(index, leaf, head), head)
 
     def _proven_entry(self, obj: Any, head: Checkpoint) -> ProvenEntry:
@@ -606,3 +627,76 @@ class RegistryClient:
             proven.append(one)
         return proven
 
+    # ------------------------------------------------------------------ mailbox
+
+    def send_update(
+        self, notice: Mapping[str, Any], ciphertext: bytes, *, prove: bool = True
+    ) -> MailboxReceipt:
+        """Post a sealed update with its signed ``mailbox.notice`` (POST /mailbox/messages); with
+        ``prove``, verify the notice is included in a trusted checkpoint. The ledger rules
+        may refuse the notice (:class:`RejectedByRules` with the rule's id)."""
+        leaf = entry_bytes(notice)
+        body = b'{"notice":' + leaf + b',"ciphertext":"' + b64url_encode(ciphertext).encode("ascii") + b'"}'
+        answer = self._json(
+            "POST", "/mailbox/messages", content=body, headers={"content-type": "application/json"}
+        )
+        validate(answer, "mailbox-post-response")
+        if answer["id"] != b64url_encode(entry_digest(notice)):
+            raise _mismatch("the mailbox answered for another notice")
+        receipt = self._receipt(answer, leaf_hash(leaf))
+        if prove:
+            receipt = self._prove_receipts([receipt])[0]
+        return MailboxReceipt(answer["id"], answer["held"], receipt)
+
+    def fetch_messages(
+        self,
+        signer_key: Ed25519PrivateKey,
+        keyid: str,
+        after: str | None = None,
+        wait: int = 0,
+        *,
+        verify: bool = True,
+    ) -> tuple[list[MailboxMessage], str]:
+        """The messages addressed to ``keyid``'s DID after cursor ``after`` (GET /mailbox/messages,
+        signed with ``signer_key``, a key of the DID's ``authentication``), waiting up to ``wait``
+        seconds for one; and the cursor to pass next time. With ``verify`` (the default), each
+        message is checked against its proven notice (registry/mailbox_client.py rules 1-3)."""
+        recipient = parse_did_url(keyid, what="keyid").did
+        params: dict[str, str | int] = {"wait": wait}
+        if parse_cursor(after) is not None:
+            params["after"] = str(after)
+        request = self._http.build_request(
+            "GET", self._prefix + "/mailbox/messages", params=params, timeout=self._timeout + wait
+        )
+        now = int(self._clock())
+        signed = signed_fetch_headers(target_uri=str(request.url), key=signer_key, keyid=keyid, now=now)
+        request.headers.update(signed)
+        answer = loads_object(self._send("GET", "/mailbox/messages", request).content, what="mailbox answer")
+        validate(answer, "mailbox-messages")  # 1
+        cursor = answer["cursor"]
+        if after is not None and int(cursor) < int(after):
+            raise _mismatch("the mailbox cursor went back")
+        objs = answer["messages"]
+        if not verify:
+            return [
+                MailboxMessage(o["id"], o["notice_index"], b64url_decode(o["ciphertext"]), o["sent_at"])
+                for o in objs
+            ], cursor
+        if not objs:
+            return [], cursor
+        head = self._cosigned(max(o["notice_index"] for o in objs) + 1).checkpoint
+        messages: list[MailboxMessage] = []
+        for obj in objs:
+            proven = self._entry_under(obj["notice_index"], head)  # 2
+            ciphertext = check_message(obj, recipient, proven.envelope)  # 3
+            message = MailboxMessage(obj["id"], obj["notice_index"], ciphertext, obj["sent_at"], proven)
+            messages.append(message)
+        return messages, cursor
+
+    def ack_message(self, ack: Mapping[str, Any], *, prove: bool = True) -> Receipt:
+        """Append the recipient's signed ``mailbox.ack`` (see
+        :func:`registry.mailbox_client.mailbox_ack_entry`); once it is on the ledger the node
+        has deleted the ciphertext, in the same transaction."""
+        if ack.get("type") != "mailbox.ack":
+            raise MalformedInput("ack_message takes a mailbox.ack entry")
+        return self.submit(ack, prove=prove)

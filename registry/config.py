@@ -46,6 +46,22 @@ class RegistryConfig:
     #: Worker processes checking schemas and signatures ahead of the ordered rules;
     #: -1 means one fewer than the machine's cores (0 on a single core: all in-process).
     admission_workers: int = -1
+    #: How long the mailbox keeps a ciphertext nobody acknowledged, counted from the notice's
+    #: ``sent_at`` (seconds; default 30 days); then it is deleted.
+    mailbox_retention: int = 30 * 86400
+    #: Largest ciphertext the mailbox stores (bytes; a sealed update is a few KB).
+    mailbox_max_ciphertext: int = 256 * 1024
+    #: Most messages one mailbox fetch answers with (and at most ``max_body_bytes`` of them).
+    mailbox_page: int = 100
+    #: Longest long-poll a fetch may ask for (``wait``, seconds).
+    mailbox_max_wait: int = 30
+    #: Most fetches waiting at once on the node, and for one recipient.
+    mailbox_max_waiters: int = 1000
+    mailbox_max_waiters_per_recipient: int = 4
+    #: RFC 9421 signatures of mailbox requests: the oldest ``created`` accepted and the clock
+    #: skew allowed (seconds); nonces and signatures are remembered that long to refuse replays.
+    mailbox_signature_max_age: int = 300
+    mailbox_signature_skew: int = 60
 
     @property
     def workers(self) -> int:

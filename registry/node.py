@@ -5,9 +5,10 @@ the entry's own time against this node's clock) in the caller's thread; then,
 under the single writer lock, for a whole group of waiting submissions at once
 ("group commit"): de-duplication, the consortium rules (signature and
 state), sequencing, one SQLite transaction with the entries, their tiles, the
-state changes and one signed checkpoint. A submitter hears back only after
-that transaction committed: its index is durable and already integrated, so
-an inclusion proof can be served at once.
+state changes, the mailbox ciphertexts the entries store or delete
+(:func:`registry.mailbox_store.mailbox_changes`) and one signed checkpoint.
+A submitter hears back only after that transaction committed: its index is
+durable and already integrated, so an inclusion proof can be served at once.
 
 Sequencing is the only step a consortium replaces (with NATS JetStream order);
 admission, rules and storage stay as they are.
@@ -24,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from identity.crypto.encoding import b64url_encode
 from identity.errors import AkashiError, MalformedInput, NotFound, RejectedByRules
 from identity.ledger.checkpoint import Checkpoint, sign_checkpoint
 from identity.ledger.merkle import leaf_hash
@@ -33,6 +35,7 @@ from registry.admission import Admitted, Refusal, admit_entries
 from registry.bookkeeping import bookkeeping_rows
 from registry.config import RegistryConfig
 from registry.genesis import Genesis
+from registry.mailbox_store import mailbox_changes
 from registry.state import StateChange
 from registry.storage import Batch, Storage, StoredCheckpoint, StoredEntry
 
@@ -58,6 +61,7 @@ Outcome = Accepted | AkashiError
 @dataclass(slots=True)
 class _Job:
     items: list[Admitted | AkashiError]
+    ciphertexts: list[bytes | None]
     outcomes: list[Outcome] = field(default_factory=list)
     done: bool = False
 
@@ -153,11 +157,21 @@ class Node:
         """Call ``listener`` (outside the writer lock) after every new checkpoint."""
         self._listeners.append(listener)
 
-    def submit(self, entries: Sequence[bytes | dict[str, Any]]) -> list[Outcome]:
-        """Append ``entries``; one outcome per entry, in order: where it is, or why not."""
+    def submit(
+        self, entries: Sequence[bytes | dict[str, Any]], *, ciphertexts: Sequence[bytes | None] | None = None
+    ) -> list[Outcome]:
+        """Append ``entries``; one outcome per entry, in order: where it is, or why not.
+
+        ``ciphertexts`` (one per entry, None for most) are mailbox ciphertexts: the one of a
+        ``mailbox.notice`` the rules accept is stored in the transaction that appends it. The
+        caller has checked that it hashes to the notice's ``ciphertext_digest``.
+        """
         if len(entries) > self.config.max_batch_entries:
             raise MalformedInput(f"a batch holds at most {self.config.max_batch_entries} entries")
-        job = _Job(self._admit(entries, self.clock()))
+        attached: list[bytes | None] = [None] * len(entries) if ciphertexts is None else list(ciphertexts)
+        if len(attached) != len(entries):
+            raise ValueError("submit() takes one ciphertext (or None) per entry")
+        job = _Job(self._admit(entries, self.clock()), attached)
         with self._queue_lock:
             self._queue.append(job)
         new_checkpoint: StoredCheckpoint | None = None
@@ -207,7 +221,10 @@ class Node:
         batch = Batch(start)
         in_batch: dict[bytes, StoredEntry] = {}
         for job in jobs:
-            job.outcomes = [self._apply(item, view, batch, known, in_batch) for item in job.items]
+            job.outcomes = [
+                self._apply(item, view, batch, known, in_batch, ciphertext)
+                for item, ciphertext in zip(job.items, job.ciphertexts, strict=True)
+            ]
         checkpoint = None
         if batch.entries:
             try:
@@ -248,6 +265,7 @@ class Node:
         batch: Batch,
         known: dict[bytes, int],
         in_batch: dict[bytes, StoredEntry],
+        ciphertext: bytes | None = None,
     ) -> Outcome:
         if isinstance(item, AkashiError):
             return item
@@ -265,6 +283,7 @@ class Node:
         envelope = item.entry.envelope
         entry = StoredEntry(batch.end, item.digest, leaf_hash(item.data), envelope["type"], item.data)
         view.put(bookkeeping_rows(view, envelope, changes, entry.index))
+        batch.mailbox.extend(mailbox_changes(envelope, b64url_encode(item.digest), entry.index, ciphertext))
         batch.entries.append(entry)
         in_batch[item.digest] = entry
         return Accepted(entry.index, entry.digest, entry.leaf_hash, 0)

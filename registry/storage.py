@@ -5,9 +5,10 @@ embedded implementation (sqlite-utils on SQLite in WAL mode with
 ``synchronous=FULL``: a batch acknowledged to a submitter has been fsynced).
 A PostgreSQL implementation will sit behind the same interface.
 
-Every write of a batch — entries, tiles, state changes, the checkpoint and the
-new tree size — is one transaction, so a crash leaves either all of a batch
-or none of it.
+Every write of a batch — entries, tiles, state changes, the checkpoint, the
+new tree size and the mailbox ciphertexts its entries store or delete
+(:mod:`registry.mailbox_store`) — is one transaction, so a crash leaves either
+all of a batch or none of it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import sqlite_utils
+
+from registry.mailbox_store import MAILBOX_SCHEMA, MailboxChange, SqliteMailboxStore, write_mailbox_changes
 
 __all__ = [
     "Batch",
@@ -68,6 +71,7 @@ class Batch:
     tiles: dict[tuple[int, int], bytes] = field(default_factory=dict)
     state: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
+    mailbox: list[MailboxChange] = field(default_factory=list)
 
     @property
     def end(self) -> int:
@@ -92,6 +96,8 @@ class Storage(Protocol):
     def add_cosignature(self, size: int, witness: str, line: str) -> None: ...
     def commit(self, batch: Batch) -> None: ...
     def replace_state(self, items: Iterable[tuple[str, str, dict[str, Any]]]) -> None: ...
+    @property
+    def mailbox(self) -> SqliteMailboxStore: ...
     def close(self) -> None: ...
 
 
@@ -128,7 +134,7 @@ CREATE TABLE IF NOT EXISTS state (
     value TEXT NOT NULL,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
-"""
+""" + MAILBOX_SCHEMA
 
 
 class SqliteStorage:
@@ -144,6 +150,7 @@ class SqliteStorage:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.mailbox = SqliteMailboxStore(lambda: self._conn)
         db = self.db
         db.conn.executescript(_SCHEMA)
         if db.conn.execute("SELECT value FROM meta WHERE key = 'size'").fetchone() is None:
@@ -161,6 +168,8 @@ class SqliteStorage:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=" + ("FULL" if self._durable else "OFF"))
             conn.execute("PRAGMA busy_timeout=10000")
+            # Deleted content (acknowledged mailbox ciphertexts) is overwritten, not left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
             db = sqlite_utils.Database(conn)
             self._local.db = db
             with self._lock:
@@ -306,6 +315,7 @@ class SqliteStorage:
                 [(level, idx, data) for (level, idx), data in batch.tiles.items()],
             )
             _write_state(conn, batch.state)
+            write_mailbox_changes(conn, batch.mailbox)
             if batch.checkpoint is not None:
                 cp = batch.checkpoint
                 conn.execute(

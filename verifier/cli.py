@@ -1,7 +1,7 @@
 """``akashi-verifier``: run a sharing-economy operator's verifier service.
 
 Commands: ``init``, ``register``, ``serve``, ``request <policy>``, ``customers``,
-``recheck``, ``export``. Every command takes ``--data DIR`` (default
+``recheck``, ``export``, ``inbox``. Every command takes ``--data DIR`` (default
 ``$AKASHI_VERIFIER_DATA_DIR`` or ``verifier-data``). Exit status 0 ok, 1 refused or a
 failed verification, 2 usage; errors are one line on stderr; ``--json`` prints one JSON
 document on stdout.
@@ -261,6 +261,26 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     return _with_verifier(args, work)
 
 
+def cmd_inbox(args: argparse.Namespace) -> int:
+    from verifier.inbox import receive_updates
+
+    if args.wait < 0:
+        raise ValueError("--wait is a number of seconds, 0 or more")
+
+    def work(verifier: Verifier) -> int:
+        results = receive_updates(verifier, wait=args.wait)
+        lines = [
+            f"{r.message}  {r.status:8s}  {r.kind or '-'}  {r.customer or '-'}"
+            + (f"  ({r.reason})" if r.reason else "")
+            + ("" if r.acked else "  [ack pending]")
+            for r in results
+        ]
+        _emit(args, {"messages": [r.to_json() for r in results]}, "\n".join(lines) or "no new messages")
+        return 0
+
+    return _with_verifier(args, work)
+
+
 def _verify_file(args: argparse.Namespace) -> int:
     trust = registry_trust(_config(args))
     report = verify_export(
@@ -344,6 +364,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None)
     command("customers", cmd_customers, "list customers and their KYC status")
     command("recheck", cmd_recheck, "re-check the status lists of every stored credential now")
+    p = command("inbox", cmd_inbox, "receive customer-data updates from the mailbox: apply, ack")
+    p.add_argument("--wait", type=int, default=0, help="seconds to wait for a message when there is none")
     p = command("export", cmd_export, "export the APPI receipt records, or verify an export offline")
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("--out", type=Path, default=None, help="the file to write")

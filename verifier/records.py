@@ -13,6 +13,25 @@ presentation requests whose answers they record):
 * ``appi_receipts``: one row per receipt of personal data (APPI 第30条第3項), exported by
   :meth:`CustomerStore.export_jsonl` / :meth:`CustomerStore.export_csv` (:mod:`.export`).
 
+Customer-data updates received through the mailbox (:mod:`verifier.inbox`) add three:
+
+* ``customer_updates``: each update applied, per customer: kind (``address``, ``name``,
+  ``erasure``, ``stop``), value, effective date, when it was received, its update id, the
+  consent it came under and the mailbox message (notice digest) that carried it. The
+  disclosures of earlier verifications are left as they were disclosed (they are what the
+  ledger-proven credential said); the current value of a field is the latest applied update
+  of that kind whose effective date has come (:meth:`CustomerStore.current_value`);
+* ``disclosure_restrictions``: an APPI 第35条 request to stop using (``stop``, 利用停止) or to
+  erase (``erasure``, 消去) claims, with the verifications whose stored disclosures it
+  covers. Nothing is deleted here: the records of a KYC check must be kept for 7 years
+  (犯罪収益移転防止法 第6条), so the operator's backend reads
+  :meth:`CustomerStore.restrictions`, stops using those claims from the effective date,
+  and erases them once no retention duty is left;
+* ``update_receipts``: the APPI receipt record of each applied update (from whom, when,
+  which items, under which consent, with the ledger proof of its ``mailbox.notice``), read
+  by :meth:`CustomerStore.update_receipt_rows` (kept apart from ``appi_receipts``, whose
+  rows are each a credential's with its anchor proof, checked by ``verify_export``).
+
 A customer's KYC status is read from their latest verification (rules of :func:`_status`):
 
 1. No verification recorded: ``not_verified``.
@@ -35,8 +54,9 @@ from pathlib import Path
 from typing import Any
 
 from identity.credentials.status_list import parse_status_reference
+from identity.credentials.updates import CustomerUpdate
 from identity.errors import MalformedInput, NotFound, ProofMismatch
-from registry.client import RegistryClient
+from registry.client import Consent, RegistryClient
 from verifier.database import Database
 from verifier.export import AnchorProof, write_csv, write_jsonl
 from verifier.pipeline import VerifiedCredential
@@ -69,6 +89,22 @@ CREATE TABLE IF NOT EXISTS disclosures (
 CREATE TABLE IF NOT EXISTS appi_receipts (
     row INTEGER PRIMARY KEY AUTOINCREMENT, verification TEXT NOT NULL REFERENCES verifications (id),
     record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS customer_updates (
+    update_id TEXT PRIMARY KEY, customer TEXT NOT NULL, consent TEXT NOT NULL, kind TEXT NOT NULL,
+    value TEXT NOT NULL, effective_date TEXT NOT NULL, issued_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL, message TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS customer_updates_customer ON customer_updates (customer, received_at);
+CREATE TABLE IF NOT EXISTS disclosure_restrictions (
+    update_id TEXT PRIMARY KEY REFERENCES customer_updates (update_id), customer TEXT NOT NULL,
+    kind TEXT NOT NULL, claims TEXT NOT NULL, effective_date TEXT NOT NULL,
+    requested_at INTEGER NOT NULL, verifications TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS disclosure_restrictions_customer ON disclosure_restrictions (customer);
+CREATE TABLE IF NOT EXISTS update_receipts (
+    row INTEGER PRIMARY KEY AUTOINCREMENT,
+    update_id TEXT NOT NULL REFERENCES customer_updates (update_id), record TEXT NOT NULL
 );
 """
 
@@ -392,6 +428,103 @@ class CustomerStore:
     def appi_rows(self) -> list[dict[str, Any]]:
         """The APPI receipt records, oldest first, each with its row number and ledger proofs."""
         rows = self._conn.execute("SELECT row, record FROM appi_receipts ORDER BY row").fetchall()
+        return [{"row": number, **json.loads(record)} for number, record in rows]
+
+    # ------------------------------------------------------------------ updates (verifier.inbox)
+
+    def knows_customer(self, customer_did: str) -> bool:
+        """Whether any verification is recorded for ``customer_did``."""
+        query = "SELECT 1 FROM verifications WHERE customer = ? LIMIT 1"
+        return self._conn.execute(query, (customer_did,)).fetchone() is not None
+
+    def prepare_update(
+        self,
+        update: CustomerUpdate,
+        *,
+        message: str,
+        received_at: int,
+        consent: Consent,
+        notice_proof: AnchorProof | None,
+    ) -> PreparedRecord:
+        """The rows applying one verified ``update`` (module docstring), not yet written:
+        its ``customer_updates`` row, for ``stop``/``erasure`` its ``disclosure_restrictions``
+        row over the customer's verifications so far, and its APPI receipt record.
+        ``message`` is the mailbox message id (its notice's digest); ``notice_proof`` the
+        notice's ledger proof, when one could be had."""
+        customer = update.holder
+        rows: list[tuple[str, tuple[Any, ...]]] = [(
+            "INSERT INTO customer_updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (update.update_id, customer, consent.digest, update.kind, _dumps(update.value),
+             update.effective_date.isoformat(), update.issued_at, received_at, message),
+        )]  # fmt: skip
+        if update.kind in ("stop", "erasure"):
+            claims = list(update.value["claims"])
+            query = "SELECT id FROM verifications WHERE customer = ? ORDER BY verified_at, rowid"
+            covered = [r[0] for r in self._conn.execute(query, (customer,)).fetchall()]
+            rows.append((
+                "INSERT INTO disclosure_restrictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (update.update_id, customer, update.kind, _dumps(claims), update.effective_date.isoformat(),
+                 received_at, _dumps(covered)),
+            ))  # fmt: skip
+            items: list[str] = claims
+        else:
+            items = [update.kind]
+        receipt = {
+            "customer": customer,
+            "received_at": received_at,
+            "items": items,
+            "provider": {"holder": customer},
+            "consent": {"receipt_digest": consent.digest, "purpose_id": consent.purpose_id,
+                        "expires_at": consent.expires_at, "updates_allowed": consent.updates_allowed},
+            "update": {"update_id": update.update_id, "kind": update.kind,
+                       "effective_date": update.effective_date.isoformat(), "issued_at": update.issued_at,
+                       "attested": update.attestation is not None},
+            "notice": {"message": message, "proof": None if notice_proof is None else notice_proof.to_json()},
+        }  # fmt: skip
+        rows.append(("INSERT INTO update_receipts (update_id, record) VALUES (?, ?)",
+                     (update.update_id, _dumps(receipt))))  # fmt: skip
+        return PreparedRecord(update.update_id, tuple(rows))
+
+    def customer_updates(self, customer_did: str) -> list[dict[str, Any]]:
+        """The updates applied to ``customer_did``'s record, oldest first."""
+        rows = self._conn.execute(
+            "SELECT update_id, kind, value, effective_date, issued_at, received_at, consent, message"
+            " FROM customer_updates WHERE customer = ? ORDER BY received_at, rowid", (customer_did,),
+        ).fetchall()
+        return [
+            {"update_id": r[0], "kind": r[1], "value": json.loads(r[2]), "effective_date": r[3],
+             "issued_at": r[4], "received_at": r[5], "consent": r[6], "message": r[7]}
+            for r in rows
+        ]  # fmt: skip
+
+    def current_value(self, customer_did: str, kind: str, today: date | None = None) -> Any:
+        """The value of the latest applied ``kind`` update (``address`` or ``name``) in effect
+        ``today`` (default: today in Japan), or None when no update of it is in effect."""
+        if today is None:
+            today = datetime.fromtimestamp(int(self._clock()), _JST).date()
+        row = self._conn.execute(
+            "SELECT value FROM customer_updates WHERE customer = ? AND kind = ? AND effective_date <= ?"
+            " ORDER BY effective_date DESC, received_at DESC, rowid DESC LIMIT 1",
+            (customer_did, kind, today.isoformat()),
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def restrictions(self, customer_did: str) -> list[dict[str, Any]]:
+        """The customer's stop (利用停止) and erasure (消去) requests, oldest first, each with the
+        claims named and the verifications whose stored disclosures they cover."""
+        rows = self._conn.execute(
+            "SELECT update_id, kind, claims, effective_date, requested_at, verifications"
+            " FROM disclosure_restrictions WHERE customer = ? ORDER BY requested_at, rowid", (customer_did,),
+        ).fetchall()
+        return [
+            {"update_id": r[0], "kind": r[1], "claims": json.loads(r[2]), "effective_date": r[3],
+             "requested_at": r[4], "verifications": json.loads(r[5])}
+            for r in rows
+        ]  # fmt: skip
+
+    def update_receipt_rows(self) -> list[dict[str, Any]]:
+        """The APPI receipt records of applied updates, oldest first, each with its row number."""
+        rows = self._conn.execute("SELECT row, record FROM update_receipts ORDER BY row").fetchall()
         return [{"row": number, **json.loads(record)} for number, record in rows]
 
     def export_jsonl(self, path: Path | str) -> int:

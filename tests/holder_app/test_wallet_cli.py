@@ -227,3 +227,31 @@ def test_rotate_and_recover_need_the_kit_which_the_wallet_does_not_keep(
     assert code == 1 and err.count("\n") == 1
     code, out, _ = run(capsys, "consents", "--data", new, "--all", "--json")
     assert [c["state"] for c in json.loads(out)["consents"]] == ["revoked"]
+
+
+def test_update_says_who_will_and_will_not_receive_it_then_sends(
+    services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "wallet"
+    assert run(capsys, "init", "--data", data, *ledger_args(services))[0] == 0
+    assert run(capsys, "receive", "--data", data, services.licence_offer())[0] == 0
+    assert run(capsys, "present", "--data", data, services.request_url("car-sharing"), "--yes")[0] == 0
+    assert run(capsys, "present", "--data", data, services.request_url("space-sharing"), "--yes")[0] == 0
+    code, _, err = run(capsys, "update", "--data", data, "address", "大阪府大阪市北区中之島1-3-20")
+    assert code == 1 and "--yes" in err  # no terminal, no confirmation: nothing sent
+    code, out, err = run(
+        capsys,
+        "update",
+        "--data",
+        data,
+        "address",
+        "大阪府大阪市北区中之島1-3-20",
+        "--effective",
+        "2026-12-01",
+        "--yes",
+    )
+    assert code == 0, err
+    assert "will receive it:" in out and "will NOT receive it:" in out and "does not allow updates" in out
+    assert "sent to " in out
+    code, out, _ = run(capsys, "history", "--data", data, "--json")
+    assert json.loads(out)["history"][-1]["kind"] == "update"

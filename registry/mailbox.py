@@ -1,0 +1,217 @@
+"""The electronic mailbox of a node (ARCHITECTURE.md, "Customer-data updates"): it keeps
+sealed customer-data updates, ciphertext only, addressed to the recipient DID of their
+``mailbox.notice``, until the recipient acknowledges them on the ledger.
+
+Posting (``POST /mailbox/messages``, :meth:`Mailbox.post`), in order:
+
+1. The body is ``{"notice": <signed mailbox.notice envelope>, "ciphertext": <base64url>}``
+   (``specs/mailbox-post-request.schema.json``), within the body limit; the ciphertext
+   is 1 to ``mailbox_max_ciphertext`` bytes.
+2. SHA-256 of the ciphertext is the notice's ``ciphertext_digest`` (:class:`ProofMismatch`).
+3. The notice goes through the node's append pipeline like any entry, so the ledger
+   rules decide (no consent, revoked, expired, not allowing updates, wrong recipient:
+   :class:`RejectedByRules` with the rule's id); the ciphertext is stored in the very
+   transaction that appends the notice. A refused notice leaves nothing behind.
+4. A notice already on the ledger (posted twice, or first through ``/entries``) is
+   idempotent: its ciphertext is stored if it is not yet, unless the notice was
+   acknowledged, its consent revoked, or its retention passed (checked in the storing
+   transaction). ``held`` in the answer says whether the mailbox holds it now.
+
+Fetching (``GET /mailbox/messages``, :meth:`Mailbox.fetch`) is for the recipient alone,
+authenticated by an RFC 9421 signature (:mod:`registry.mailbox_auth`); it pages through
+the recipient's messages by an opaque cursor, so a recipient that passes back the cursor
+it was given receives each message once, however long it was away.
+
+Deleting: the ciphertext goes in the transaction that appends the notice's
+``mailbox.ack`` (sent through ``/entries``: the ack is a ledger entry signed by the
+recipient's key, which is all the authentication it needs) or the revocation of its
+consent (revoking stops delivery at once), or ``mailbox_retention`` seconds after the
+notice's ``sent_at`` (purged on posts and fetches, and never served past it).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from identity.crypto.encoding import b64url_decode, b64url_encode
+from identity.crypto.hashing import sha256
+from identity.crypto.strict_json import loads_object
+from identity.errors import AkashiError, MalformedInput, ProofMismatch
+from identity.ledger.envelope import entry_digest
+from identity.schemas import validate
+from registry.mailbox_auth import MailboxAuth, authenticate
+from registry.mailbox_store import MailboxRow, StoredMessage
+from registry.node import Accepted, Node
+from registry.state import get_consent, get_notice
+
+__all__ = ["REQUEST_SCHEMA", "Mailbox", "Page", "Posted"]
+
+REQUEST_SCHEMA = "mailbox-post-request"
+#: Purges run at most this often (seconds of the node's clock); expired messages are never served.
+PURGE_INTERVAL = 60
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A posted update: its notice's place in the log, and whether the ciphertext is held."""
+
+    id: str
+    recipient: str
+    accepted: Accepted
+    held: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer to the post."""
+        return {
+            "id": self.id,
+            "index": self.accepted.index,
+            "leaf_hash": b64url_encode(self.accepted.leaf_hash),
+            "tree_size": self.accepted.size,
+            "duplicate": self.accepted.duplicate,
+            "held": self.held,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Messages for one recipient past a cursor, and the cursor to pass next time."""
+
+    messages: list[StoredMessage]
+    cursor: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer to a fetch."""
+        return {
+            "messages": [
+                {
+                    "id": m.notice,
+                    "notice_index": m.notice_index,
+                    "ciphertext": b64url_encode(m.ciphertext),
+                    "sent_at": m.sent_at,
+                }
+                for m in self.messages
+            ],
+            "cursor": str(self.cursor),
+        }
+
+
+class Mailbox:
+    """The mailbox of ``node``, kept in the node's SQLite file; ``clock`` defaults to the node's."""
+
+    def __init__(self, node: Node, *, clock: Clock | None = None) -> None:
+        self.node = node
+        self.config = node.config
+        self.store = node.storage.mailbox
+        self._clock = clock
+        self._last_purge: int | None = None
+        self.auth = MailboxAuth(self.config.mailbox_signature_max_age, self.config.mailbox_signature_skew)
+
+    def now(self) -> int:
+        """The node's time, in whole seconds."""
+        return int(self._clock() if self._clock is not None else self.node.clock())
+
+    @property
+    def body_limit(self) -> int:
+        """The largest post body: the base64url ciphertext and an entry, with room for JSON."""
+        return -(-self.config.mailbox_max_ciphertext * 4 // 3) + self.config.max_entry_bytes + 1024
+
+    # ------------------------------------------------------------------ posting
+
+    def post(self, body: bytes) -> Posted:
+        """Rules 1-4 of the module docstring for one post body."""
+        document = loads_object(body, what="request body")  # 1
+        validate(document, REQUEST_SCHEMA)
+        notice: dict[str, Any] = document["notice"]
+        ciphertext = b64url_decode(document["ciphertext"], what="ciphertext")
+        if not 0 < len(ciphertext) <= self.config.mailbox_max_ciphertext:
+            raise MalformedInput(f"a ciphertext is 1 to {self.config.mailbox_max_ciphertext} bytes")
+        expected = notice["body"]["ciphertext_digest"]
+        if not hmac.compare_digest(b64url_encode(sha256(ciphertext)), expected):  # 2
+            raise ProofMismatch("the ciphertext does not hash to the notice's ciphertext_digest")
+        self.purge_due()
+        (outcome,) = self.node.submit([notice], ciphertexts=[ciphertext])  # 3
+        if isinstance(outcome, AkashiError):
+            raise outcome
+        key, fields = b64url_encode(entry_digest(notice)), notice["body"]
+        if not outcome.duplicate:
+            return Posted(key, fields["recipient"], outcome, held=True)
+        recipient, consent = fields["recipient"], fields["consent"]
+        row = MailboxRow(key, recipient, consent, outcome.index, fields["sent_at"], ciphertext)
+        held = self.store.attach(row, self._still_deliverable(row))  # 4
+        return Posted(key, recipient, outcome, held)
+
+    def _still_deliverable(self, row: MailboxRow) -> Callable[[Callable[[str, str], Any]], bool]:
+        """Rule 4's check, given the state inside the storing transaction."""
+        oldest = self.now() - self.config.mailbox_retention
+
+        def check(read: Callable[[str, str], Any]) -> bool:
+            view = _View(read)
+            notice, consent = get_notice(view, row.notice), get_consent(view, row.consent)
+            return (
+                notice is not None
+                and notice.ack_status is None
+                and consent is not None
+                and consent.revoked_at is None
+                and row.sent_at > oldest
+            )
+
+        return check
+
+    # ------------------------------------------------------------------ fetching
+
+    def authenticate(self, *, method: str, target_uri: str, headers: Mapping[str, str], body: bytes) -> str:
+        """The recipient DID that signed this request (:mod:`registry.mailbox_auth`)."""
+        return authenticate(
+            method=method,
+            target_uri=target_uri,
+            headers=headers,
+            body=body,
+            view=_View(self.node.storage.get_state),
+            store=self.store,
+            now=self.now(),
+            limits=self.auth,
+        )
+
+    def fetch(self, recipient: str, after: int) -> Page:
+        """``recipient``'s messages past cursor ``after`` (a page of them)."""
+        self.purge_due()
+        messages = self.store.page(
+            recipient,
+            after=after,
+            sent_after=self.now() - self.config.mailbox_retention,
+            limit=self.config.mailbox_page,
+            max_bytes=self.config.max_body_bytes,
+        )
+        return Page(messages, messages[-1].seq if messages else after)
+
+    # ------------------------------------------------------------------ retention
+
+    def purge(self) -> int:
+        """Delete every ciphertext past its retention; how many were deleted."""
+        now = self.now()
+        self._last_purge = now
+        return self.store.purge(now - self.config.mailbox_retention)
+
+    def purge_due(self) -> None:
+        """:meth:`purge`, if the last one is more than a minute old (or clocks went back)."""
+        now = self.now()
+        last = self._last_purge
+        if last is None or not last <= now < last + PURGE_INTERVAL:
+            self.purge()
+
+
+class _View:
+    """A rules-style state view over a ``(kind, key) -> record`` reader."""
+
+    def __init__(self, read: Callable[[str, str], Any]) -> None:
+        self._read = read
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record, or None."""
+        value: dict[str, Any] | None = self._read(kind, key)
+        return value

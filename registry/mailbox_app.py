@@ -1,0 +1,165 @@
+"""The mailbox's HTTP routes (``POST`` and ``GET /mailbox/messages``), with long-polling.
+
+A fetch with ``wait`` > 0 that finds nothing waits, without holding a thread, until a
+post stores a message for that recipient (:class:`Doorbell`, rung by the post in this
+process) or the wait is over; it looks again every :data:`POLL_SECONDS` in case another
+process of the node stored one. At most ``mailbox_max_waiters`` fetches wait at once on
+the node, and ``mailbox_max_waiters_per_recipient`` for one recipient; beyond that a
+fetch is answered 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from functools import partial
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from identity.errors import MalformedInput
+from registry.mailbox import Mailbox, Page
+
+__all__ = ["Doorbell", "TooManyWaiters", "mailbox_routes"]
+
+#: A waiting fetch looks at the mailbox again this often even if not woken (seconds).
+POLL_SECONDS = 5.0
+#: Largest body of a fetch (a GET has none; its Content-Digest is of the empty body).
+_FETCH_BODY_LIMIT = 1024
+_CURSOR_DIGITS = 16
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class TooManyWaiters(Exception):
+    """A fetch would wait beyond the node's limits."""
+
+
+class Doorbell:
+    """Wakes the fetches waiting on a recipient's mailbox. Used on the event loop only."""
+
+    def __init__(self, max_waiters: int, max_per_recipient: int) -> None:
+        self._max = max_waiters
+        self._max_each = max_per_recipient
+        self._events: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, int] = {}
+        self._total = 0
+
+    def event(self, recipient: str) -> asyncio.Event:
+        """The event the next :meth:`ring` for ``recipient`` sets (take it *before* looking
+        at the mailbox, so a message stored meanwhile is not missed)."""
+        return self._events.setdefault(recipient, asyncio.Event())
+
+    def ring(self, recipient: str) -> None:
+        """A message for ``recipient`` was stored: wake its waiting fetches."""
+        event = self._events.pop(recipient, None)
+        if event is not None:
+            event.set()
+
+    @contextmanager
+    def waiting(self, recipient: str) -> Iterator[None]:
+        """Count one waiting fetch for ``recipient``; :class:`TooManyWaiters` past the limits."""
+        mine = self._waiting.get(recipient, 0)
+        if self._total >= self._max or mine >= self._max_each:
+            raise TooManyWaiters(recipient)
+        self._total += 1
+        self._waiting[recipient] = mine + 1
+        try:
+            yield
+        finally:
+            self._total -= 1
+            self._waiting[recipient] -= 1
+            if not self._waiting[recipient]:
+                del self._waiting[recipient]
+                self._events.pop(recipient, None)
+
+    @property
+    def waiters(self) -> int:
+        """How many fetches wait now."""
+        return self._total
+
+
+def _query_int(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > _CURSOR_DIGITS or (maximum is not None and int(raw) > maximum):
+        bound = "" if maximum is None else f" at most {maximum}"
+        raise MalformedInput(f"query parameter {name!r} must be a non-negative integer{bound}")
+    return int(raw)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """Request headers by lower-case name, repeated fields joined as RFC 9110 section 5.3 says."""
+    return {name: ", ".join(request.headers.getlist(name)) for name in request.headers}
+
+
+def mailbox_routes(
+    mailbox: Mailbox,
+    *,
+    guarded: Callable[[Handler], Handler],
+    read_body: Callable[[Request, int], Awaitable[bytes]],
+) -> list[Route]:
+    """The mailbox routes, each wrapped by ``guarded`` (errors as problem documents)."""
+    config = mailbox.config
+    doorbell = Doorbell(config.mailbox_max_waiters, config.mailbox_max_waiters_per_recipient)
+
+    async def post(request: Request) -> Response:
+        body = await read_body(request, mailbox.body_limit)
+        posted = await run_in_threadpool(mailbox.post, body)
+        if posted.held:
+            doorbell.ring(posted.recipient)
+        return JSONResponse(posted.to_json(), status_code=200 if posted.accepted.duplicate else 201)
+
+    async def fetch(request: Request) -> Response:
+        after = _query_int(request, "after", 0)
+        wait = _query_int(request, "wait", 0, config.mailbox_max_wait)
+        body = await read_body(request, _FETCH_BODY_LIMIT)
+        authenticate = partial(
+            mailbox.authenticate,
+            method=request.method,
+            target_uri=str(request.url),
+            headers=_headers(request),
+            body=body,
+        )
+        recipient = await run_in_threadpool(authenticate)
+        try:
+            page = await _long_poll(mailbox, doorbell, recipient, after, wait)
+        except TooManyWaiters:
+            return JSONResponse(
+                {
+                    "type": "https://akashi.example/problems/mailbox-busy",
+                    "title": "Too many waiting fetches",
+                    "status": 503,
+                    "detail": "too many fetches are waiting on this node; try again shortly",
+                },
+                status_code=503,
+                media_type="application/problem+json",
+                headers={"Retry-After": "1"},
+            )
+        return JSONResponse(page.to_json(), headers={"Cache-Control": "no-store"})
+
+    return [
+        Route("/mailbox/messages", guarded(post), methods=["POST"]),
+        Route("/mailbox/messages", guarded(fetch), methods=["GET"]),
+    ]
+
+
+async def _long_poll(mailbox: Mailbox, doorbell: Doorbell, recipient: str, after: int, wait: int) -> Page:
+    """The recipient's page past ``after``; if empty, wait up to ``wait`` seconds for one."""
+    if wait == 0:
+        return await run_in_threadpool(mailbox.fetch, recipient, after)
+    deadline = time.monotonic() + wait
+    with doorbell.waiting(recipient):
+        while True:
+            rung = doorbell.event(recipient)
+            page = await run_in_threadpool(mailbox.fetch, recipient, after)
+            remaining = deadline - time.monotonic()
+            if page.messages or remaining <= 0:
+                return page
+            with suppress(TimeoutError):
+                await asyncio.wait_for(rung.wait(), timeout=min(remaining, POLL_SECONDS))

@@ -1,0 +1,93 @@
+"""The wallet's side of issue 7: an address change goes, sealed, to exactly the consents that
+allow updates and cover the address; the operator opens it with its own key; the registry
+holds ciphertext only; the ledger refuses a notice under a revoked consent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from services_world import Services
+
+from holder_app.store import WalletStore
+from holder_app.updates import plan_update, recipients_text, send_update
+from holder_app.wallet import Wallet, create_wallet
+from identity.credentials.updates import open_update
+from identity.crypto.passphrase import TEST_PARAMS
+from identity.did.did_key import did_key_from_public_key
+from identity.jose.jws import parse_compact_unverified
+
+NEW_ADDRESS = "大阪府大阪市北区中之島1-3-20"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
+    services = Services(tmp_path / "services")
+    store = WalletStore.create(tmp_path / "wallet.db", "correct horse battery staple", params=TEST_PARAMS)
+    ledger = services.new_ledger_client()
+    create_wallet(store, ledger)
+    wallet = Wallet(store, ledger)
+    yield services, wallet
+    wallet.close()
+    ledger.close()
+    store.close()
+    services.close()
+
+
+def test_an_address_change_reaches_only_the_consent_that_covers_it_sealed_to_its_operator(
+    world: tuple[Services, Wallet],
+) -> None:
+    services, wallet = world
+    wallet.receive(services.licence_offer())
+    cars = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
+    spaces = wallet.approve(wallet.open_request(services.request_url("space-sharing"))).consent
+    assert cars is not None and spaces is not None
+
+    plan = plan_update(wallet, "address")
+    assert [c.id for c in plan.recipients] == [cars.id]
+    assert [(c.id, why) for c, why in plan.excluded] == [(spaces.id, "the consent does not allow updates")]
+    assert any(line.startswith("will NOT receive it") for line in recipients_text(plan))
+
+    [delivery] = send_update(wallet, plan, {"formatted": NEW_ADDRESS}, date(2026, 12, 1))
+    assert delivery.error is None and delivery.notice_index is not None
+
+    # The operator fetches its mail with its own DID key and opens it with its own X25519 key.
+    identity = services.verifier.identity
+    messages, _ = services.ledger.fetch_messages(identity.signing_key, identity.kid)
+    [message] = messages
+    holder = parse_compact_unverified(cars.receipt).payload_json()["holder"]
+    key = next(
+        k.key.public_key
+        for k in wallet.store.keys("holder")
+        if did_key_from_public_key(k.key.public_key) == holder
+    )
+    update = open_update(
+        message.ciphertext, identity.agreement_key, key, recipient=identity.did, now=int(time.time()),
+        consent_digest=cars.digest,
+    )  # fmt: skip
+    assert update.kind == "address" and update.value == {"formatted": NEW_ADDRESS}
+
+    stored = b"".join(p.read_bytes() for p in services.registry.database_files)
+    assert NEW_ADDRESS.encode() not in stored  # the registry holds ciphertext only
+    assert wallet.store.history()[-1].kind == "update"
+
+
+def test_after_a_revoke_the_ledger_refuses_the_notice_even_if_the_wallet_still_sends(
+    world: tuple[Services, Wallet],
+) -> None:
+    services, wallet = world
+    wallet.receive(services.licence_offer())
+    cars = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
+    assert cars is not None
+    stale_plan = plan_update(wallet, "address")  # made before the revoke: out of date
+    wallet.revoke(cars.id)
+    assert plan_update(wallet, "address").recipients == ()
+    [delivery] = send_update(wallet, stale_plan, {"formatted": NEW_ADDRESS}, date(2026, 12, 1))
+    assert delivery.error is not None and "revoked" in delivery.error
+    identity = services.verifier.identity
+    messages, _ = services.ledger.fetch_messages(identity.signing_key, identity.kid)
+    assert messages == []
+    assert wallet.store.history()[-1].outcome == "failed"
