@@ -36,7 +36,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -51,7 +51,6 @@ from holder_app.recovery import forget_recovery_keys
 from holder_app.recovery_kit import format_kit
 from holder_app.store import WalletStore
 from holder_app.wallet import Wallet, create_wallet
-from identity.credentials.kyc import LicenceCategory
 from identity.credentials.sdjwt import present, verify
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.jcs import canonicalize
@@ -62,9 +61,9 @@ from identity.ledger.merkle import leaf_hash
 from identity.ledger.proofs import parse_inclusion_proof
 from identity.schemas import validate
 from issuer.evidence import LicenceTrust
-from issuer.evidence.licence import LicenceData
 from issuer.evidence.testca import (
-    CardHolder,
+    HANAKO_CARD,
+    HANAKO_LICENCE,
     create_jpki_ca,
     create_licence_authority,
     sign_challenge,
@@ -76,19 +75,6 @@ from registry.state import Member
 
 #: Values that must never reach a verifier that did not ask for them.
 SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female"]
-HANAKO_LICENCE = LicenceData(
-    licence_number="301234567890",
-    name="山田　花子",
-    birthdate=date(1998, 7, 15),
-    address="東京都千代田区霞が関2-1-2",
-    date_of_issuance=date(2024, 8, 1),
-    date_of_expiry=date(2029, 8, 15),
-    categories=(LicenceCategory.ORDINARY,),
-    issuing_authority="東京都公安委員会",
-)
-HANAKO_CARD = CardHolder(
-    name="山田　花子", birthdate=date(1998, 7, 15), gender="2", address="東京都千代田区霞が関2-1-2"
-)
 
 
 class Narrator:

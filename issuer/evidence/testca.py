@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from identity.credentials.kyc import LicenceCategory
 from issuer.evidence.jpki import (
     OID_ADDRESS,
     OID_ADDRESS_SUBSTITUTES,
@@ -46,6 +47,8 @@ from issuer.evidence.jpki import (
 from issuer.evidence.licence import LicenceData
 
 __all__ = [
+    "HANAKO_CARD",
+    "HANAKO_LICENCE",
     "CardHolder",
     "IssuedKey",
     "JpkiTestCa",
@@ -93,6 +96,23 @@ class CardHolder:
     birthdate: date
     gender: str  # JPKI code: "1" male, "2" female, "3" not known
     address: str
+
+
+#: The story's test person, 山田 花子 (Yamada Hanako), as her test My Number card carries her.
+HANAKO_CARD = CardHolder(
+    name="山田　花子", birthdate=date(1998, 7, 15), gender="2", address="東京都千代田区霞が関2-1-2"
+)
+#: Her test driving licence (category 普通), as the licence authority signs its chip data.
+HANAKO_LICENCE = LicenceData(
+    licence_number="301234567890",
+    name="山田　花子",
+    birthdate=date(1998, 7, 15),
+    address="東京都千代田区霞が関2-1-2",
+    date_of_issuance=date(2024, 8, 1),
+    date_of_expiry=date(2029, 8, 15),
+    categories=(LicenceCategory.ORDINARY,),
+    issuing_authority="東京都公安委員会",
+)
 
 
 def _utf8(text: str) -> bytes:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,10 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, free_port, serve_in_thread
+from holder_app.store import WalletStore
+from holder_app.wallet import Wallet, create_wallet
+from identity.crypto.passphrase import TEST_PARAMS
 from issuer.evidence import LicenceTrust
-from issuer.evidence.licence import LicenceCategory, LicenceData
 from issuer.evidence.testca import (
-    CardHolder,
+    HANAKO_CARD,
+    HANAKO_LICENCE,
     create_jpki_ca,
     create_licence_authority,
     sign_challenge,
@@ -33,19 +38,6 @@ from verifier.policies import default_policies, parse_policies, registered_purpo
 from verifier.service import Verifier
 from verifier.setup import HttpStatusFetcher
 
-HANAKO = CardHolder(
-    name="山田　花子", birthdate=date(1998, 7, 15), gender="2", address="東京都千代田区霞が関2-1-2"
-)
-LICENCE = LicenceData(
-    licence_number="301234567890",
-    name="山田　花子",
-    birthdate=date(1998, 7, 15),
-    address="東京都千代田区霞が関2-1-2",
-    date_of_issuance=date(2024, 8, 1),
-    date_of_expiry=date(2029, 8, 15),
-    categories=(LicenceCategory.ORDINARY,),
-    issuing_authority="東京都公安委員会",
-)
 PERSONAL = ["花子", "1998-07-15", "霞が関", "千代田区", "301234567890"]
 #: The purposes the verifier registers: those of its default policies, with the claims each covers.
 PURPOSES = tuple(Purpose.from_json(p) for p in registered_purposes(parse_policies(default_policies())))
@@ -69,7 +61,7 @@ class Services:
         self.ledger = self.new_ledger_client()
         when = datetime.fromtimestamp(self.now, UTC)
         self.ca = create_jpki_ca(when)
-        self.card = self.ca.issue_card(HANAKO, when)
+        self.card = self.ca.issue_card(HANAKO_CARD, when)
         self.authority = create_licence_authority(when)
         self.issuer = LoopbackIssuer(
             folder / "issuer",
@@ -138,7 +130,7 @@ class Services:
     def licence_offer(self) -> str:
         """Hanako's driving licence read at the counter (IC chip signature, face compared): the
         offer of a KYC credential (method ヘ) and a licence credential."""
-        data, signature = sign_licence(self.authority, LICENCE)
+        data, signature = sign_licence(self.authority, HANAKO_LICENCE)
         body = {
             "data": base64.b64encode(data).decode(),
             "signature": base64.b64encode(signature).decode(),
@@ -161,3 +153,21 @@ class Services:
         self.issuer.stop()
         self.ledger.close()
         self.registry.stop()
+
+
+@contextmanager
+def open_wallet(services: Services, folder: Path) -> Iterator[Wallet]:
+    """A new wallet in ``folder`` (test KDF parameters) with its identity on ``services``'
+    ledger, closed afterwards."""
+    store = WalletStore.create(folder / "wallet.db", "correct horse battery staple", params=TEST_PARAMS)
+    ledger = services.new_ledger_client()
+    try:
+        create_wallet(store, ledger)
+        wallet = Wallet(store, ledger)
+        try:
+            yield wallet
+        finally:
+            wallet.close()
+    finally:
+        ledger.close()
+        store.close()

@@ -10,13 +10,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from services_world import Services
+from services_world import Services, open_wallet
 
-from holder_app.store import WalletStore
 from holder_app.updates import plan_update, recipients_text, send_update
-from holder_app.wallet import Wallet, create_wallet
+from holder_app.wallet import Wallet
 from identity.credentials.updates import open_update
-from identity.crypto.passphrase import TEST_PARAMS
 from identity.did.did_key import did_key_from_public_key
 from identity.jose.jws import parse_compact_unverified
 
@@ -26,15 +24,11 @@ NEW_ADDRESS = "大阪府大阪市北区中之島1-3-20"
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
     services = Services(tmp_path / "services")
-    store = WalletStore.create(tmp_path / "wallet.db", "correct horse battery staple", params=TEST_PARAMS)
-    ledger = services.new_ledger_client()
-    create_wallet(store, ledger)
-    wallet = Wallet(store, ledger)
-    yield services, wallet
-    wallet.close()
-    ledger.close()
-    store.close()
-    services.close()
+    try:
+        with open_wallet(services, tmp_path) as wallet:
+            yield services, wallet
+    finally:
+        services.close()
 
 
 def test_an_address_change_reaches_only_the_consent_that_covers_it_sealed_to_its_operator(

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from identity.credentials.kyc import LicenceCategory
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.protocols.oid4vci.proof import build_proof_jwt
 from identity.protocols.oid4vci.token import build_token_request
 from issuer.config import IssuerConfig
-from issuer.evidence import LicenceData, LicenceTrust
+from issuer.evidence import LicenceTrust
 from issuer.evidence.testca import (
-    CardHolder,
+    HANAKO_CARD,
+    HANAKO_LICENCE,
     create_jpki_ca,
     create_licence_authority,
     sign_challenge,
@@ -25,19 +25,7 @@ from issuer.service import Issuer, OfferOut
 from registry.client import RegistryClient
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
-HANAKO = CardHolder(
-    name="山田　花子", birthdate=date(1998, 7, 15), gender="2", address="東京都千代田区霞が関2-1-2"
-)
-LICENCE = LicenceData(
-    licence_number="301234567890",
-    name="山田　花子",
-    birthdate=date(1998, 7, 15),
-    address="東京都千代田区霞が関2-1-2",
-    date_of_issuance=date(2024, 8, 1),
-    date_of_expiry=date(2029, 8, 15),
-    categories=(LicenceCategory.ORDINARY,),
-    issuing_authority="東京都公安委員会",
-)
+HANAKO, LICENCE = HANAKO_CARD, HANAKO_LICENCE
 PERSONAL = ["山田", "花子", "1998-07-15", "19980715", "霞が関", "千代田区", "301234567890"]
 
 

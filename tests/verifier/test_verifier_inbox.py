@@ -16,13 +16,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "holder_app"))
 
-from services_world import Services
+from services_world import Services, open_wallet
 
-from holder_app.store import WalletStore
 from holder_app.updates import plan_update, send_update
-from holder_app.wallet import Wallet, create_wallet
+from holder_app.wallet import Wallet
 from identity.credentials.updates import verify_update_ack
-from identity.crypto.passphrase import TEST_PARAMS
 from registry.state import NOTICE, Notice
 from verifier.cli import main
 from verifier.config import VerifierConfig
@@ -37,15 +35,11 @@ OTHER_ADDRESS = "福岡県福岡市中央区天神1-8-1"
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
     services = Services(tmp_path / "services")
-    store = WalletStore.create(tmp_path / "wallet.db", "correct horse battery staple", params=TEST_PARAMS)
-    ledger = services.new_ledger_client()
-    create_wallet(store, ledger)
-    wallet = Wallet(store, ledger)
-    yield services, wallet
-    wallet.close()
-    ledger.close()
-    store.close()
-    services.close()
+    try:
+        with open_wallet(services, tmp_path) as wallet:
+            yield services, wallet
+    finally:
+        services.close()
 
 
 def customer_with_car_sharing(services: Services, wallet: Wallet) -> tuple[str, str, str]:
