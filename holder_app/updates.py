@@ -50,7 +50,7 @@ CLAIMS_OF_KIND: dict[str, tuple[ClaimPath, ...]] = {
 class UpdatePlan:
     """Who will receive an update of ``kind``, and who will not, with the reason."""
 
-    kind: str
+    kind: UpdateKind
     recipients: tuple[Consent, ...]
     excluded: tuple[tuple[Consent, str], ...]
 
@@ -125,12 +125,17 @@ def _pairwise_key(wallet: Wallet, consent: Consent) -> Ed25519PrivateKey:
 
 
 def _send_one(
-    wallet: Wallet, consent: Consent, kind: str, value: Any, effective_date: date, attestation: str | None
+    wallet: Wallet,
+    consent: Consent,
+    kind: UpdateKind,
+    value: Any,
+    effective_date: date,
+    attestation: str | None,
 ) -> Delivery:
     key = _pairwise_key(wallet, consent)
     now = int(wallet.clock())
     update = new_customer_update(
-        key.public_key, kind=kind, value=value, effective_date=effective_date,  # type: ignore[arg-type]
+        key.public_key, kind=kind, value=value, effective_date=effective_date,
         issued_at=now, recipient=consent.verifier, consent_digest=consent.digest,
         attestation=attestation, random=wallet.random,
     )  # fmt: skip
