@@ -1,7 +1,7 @@
 """``akashi-wallet``: the person's wallet on the command line.
 
 Commands: ``init``, ``receive``, ``present``, ``credentials``, ``consents``, ``revoke``,
-``history``, ``update``, ``rotate``, ``recover``, ``backup``, ``restore``, ``audit export``,
+``history``, ``update``, ``request``, ``rotate``, ``recover``, ``backup``, ``restore``, ``audit export``,
 ``audit verify``. A wallet lives in
 a folder (``--data DIR``, default ``$AKASHI_WALLET_DATA_DIR`` or ``wallet-data``): the
 encrypted ``wallet.db`` and ``registry.json`` (which ledger to read and whom to believe;
@@ -336,6 +336,42 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0 if all(d.error is None for d in deliveries) else 1
 
 
+def cmd_request(args: argparse.Namespace) -> int:
+    """``request erasure|stop --verifier DID``: an APPI Art. 35 request to the operators named,
+    under every consent given to them (active, expired or revoked), for the claims each shared."""
+    effective = date.fromisoformat(args.effective) if args.effective else date.today()
+    with _opened(args) as wallet:
+        plan = plan_update(wallet, args.kind, verifiers=args.verifier)
+        if not args.json:
+            print("\n".join(recipients_text(plan)) or "no consents")
+        if not plan.recipients:
+            _emit(args, {"sent": []}, "nobody to send it to")
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise MalformedInput("not a terminal: confirm with --yes")
+            answer = input(f"ask them to {_REQUEST_WORDS[args.kind]}? [y/N] ")
+            if answer.strip().lower() not in {"y", "yes", "はい"}:
+                _emit(args, {"sent": []}, "not sent")
+                return 0
+        deliveries = send_update(wallet, plan, None, effective)
+    rows = [
+        {"verifier": d.verifier, "consent": d.consent_id, "message": d.message_id,
+         "notice_index": d.notice_index, "error": d.error}
+        for d in deliveries
+    ]  # fmt: skip
+    lines = [
+        f"{args.kind} request sent to {d.verifier} (notice at leaf {d.notice_index})" if d.error is None
+        else f"NOT sent to {d.verifier}: {d.error}"
+        for d in deliveries
+    ]  # fmt: skip
+    _emit(args, {"sent": rows}, "\n".join(lines))
+    return 0 if all(d.error is None for d in deliveries) else 1
+
+
+_REQUEST_WORDS = {"erasure": "erase what you shared", "stop": "stop using what you shared"}
+
+
 def cmd_credentials(args: argparse.Namespace) -> int:
     with _opened(args) as wallet:
         listed = wallet.store.credentials()
@@ -517,6 +553,14 @@ def _parser() -> argparse.ArgumentParser:
     p = command("update", cmd_update, "send a change (e.g. your new address) to the operators you allowed")
     p.add_argument("kind", choices=["address", "name"])
     p.add_argument("value", help='the new value ("family given" for a name)')
+    p.add_argument("--effective", default=None, help="the date it takes effect (YYYY-MM-DD; today)")
+    p.add_argument("--yes", action="store_true", help="send without asking")
+    p = command(
+        "request", cmd_request,
+        "ask an operator to erase or stop using your data (APPI Art. 35), even after you revoked the consent",
+    )  # fmt: skip
+    p.add_argument("kind", choices=["erasure", "stop"])
+    p.add_argument("--verifier", action="append", required=True, help="the operator's DID (repeatable)")
     p.add_argument("--effective", default=None, help="the date it takes effect (YYYY-MM-DD; today)")
     p.add_argument("--yes", action="store_true", help="send without asking")
     command("credentials", cmd_credentials, "list your credentials")

@@ -15,12 +15,16 @@ who will not (and why); :func:`send_update` then, for each recipient:
 A consent qualifies when it is active and unexpired, allows updates, and its claims cover
 the kind's claim (a consent for the address covers an address update; one for the age check
 does not). Erasure and stop requests (APPI Art. 35) go to every active consent's operator,
-updates allowed or not: they ask the operator to stop using what it received.
+updates allowed or not: they ask the operator to stop using what it received. Asked of named
+operators (``verifiers``), they go under every consent given to them, active, expired or
+revoked: the right to ask for erasure outlives the consent. Their notice's ``purpose`` is
+``appi-request``, which the ledger accepts under such a consent (an ``update`` it refuses),
+and their value names the claims the consent shared (``{"claims": [...]}``) unless given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -37,7 +41,18 @@ from identity.jose.jws import parse_compact_unverified
 from identity.ledger.envelope import sign_envelope
 from identity.protocols.dcql import path_within
 
-__all__ = ["CLAIMS_OF_KIND", "Delivery", "UpdatePlan", "plan_update", "recipients_text", "send_update"]
+__all__ = [
+    "APPI_KINDS",
+    "CLAIMS_OF_KIND",
+    "Delivery",
+    "UpdatePlan",
+    "plan_update",
+    "recipients_text",
+    "send_update",
+]
+
+#: The kinds that are APPI Art. 35 requests (stop using, erase), not changes of data.
+APPI_KINDS = frozenset({"erasure", "stop"})
 
 #: The claim each kind of update changes (what a consent must cover to receive it).
 CLAIMS_OF_KIND: dict[str, tuple[ClaimPath, ...]] = {
@@ -75,17 +90,29 @@ def _covers(consent: Consent, kind: str) -> bool:
     return bool(wanted) and all(path_within(path, granted) for path in wanted)
 
 
-def plan_update(wallet: Wallet, kind: UpdateKind) -> UpdatePlan:
+def plan_update(wallet: Wallet, kind: UpdateKind, verifiers: Collection[str] | None = None) -> UpdatePlan:
     """Every consent of the wallet, split into those an update of ``kind`` goes to and the
-    others, each with the reason it does not."""
+    others, each with the reason it does not. With ``verifiers``, only consents given to
+    them are considered; an erasure or stop request then goes under each of them whatever
+    its state (active, expired or revoked), and asking an operator the wallet never gave a
+    consent to is refused (:class:`NotFound`)."""
     if kind not in ("address", "name", "erasure", "stop"):
         raise PolicyError(f"no such update kind: {kind}")
     now = int(wallet.clock())
     recipients: list[Consent] = []
     excluded: list[tuple[Consent, str]] = []
-    for consent in wallet.store.consents():
+    consents = wallet.store.consents()
+    if verifiers is not None:
+        unknown = sorted(set(verifiers) - {c.verifier for c in consents})
+        if unknown:
+            raise NotFound(f"no consent was ever given to {', '.join(unknown)}")
+    for consent in consents:
         state = consent.state(now)
-        if state != "active":
+        if verifiers is not None and consent.verifier not in verifiers:
+            excluded.append((consent, "not asked"))
+        elif verifiers is not None and kind in APPI_KINDS:
+            recipients.append(consent)  # the right to ask outlives the consent
+        elif state != "active":
             excluded.append((consent, f"the consent is {state}"))
         elif kind not in ("erasure", "stop") and not consent.updates_allowed:
             excluded.append((consent, "the consent does not allow updates"))
@@ -102,7 +129,8 @@ def send_update(
 ) -> list[Delivery]:
     """Post the update to every recipient of ``plan`` (steps 1-3); one :class:`Delivery` each.
     A refusal for one operator (e.g. the ledger finds its consent revoked) does not stop the
-    others; every outcome is logged, with the claim names only."""
+    others; every outcome is logged, with the claim names only. For an erasure or stop
+    request, ``value`` None means the claims each consent shared."""
     deliveries = []
     for consent in plan.recipients:
         try:
@@ -134,6 +162,8 @@ def _send_one(
 ) -> Delivery:
     key = _pairwise_key(wallet, consent)
     now = int(wallet.clock())
+    if kind in APPI_KINDS and value is None:
+        value = _shared_claims(consent)
     update = new_customer_update(
         key.public_key, kind=kind, value=value, effective_date=effective_date,
         issued_at=now, recipient=consent.verifier, consent_digest=consent.digest,
@@ -150,6 +180,8 @@ def _send_one(
         "ciphertext_digest": sealed.digest,
         "sent_at": now,
     }
+    if kind in APPI_KINDS:
+        body["purpose"] = "appi-request"
     notice = sign_envelope("mailbox.notice", body, f"{holder}#{holder.removeprefix('did:key:')}", key)
     posted = wallet.ledger.send_update(notice, sealed.ciphertext)
     wallet.store.log(
@@ -157,6 +189,14 @@ def _send_one(
         claims=list(CLAIMS_OF_KIND.get(kind, ())), reason=f"{kind} sent (update {update.update_id})",
     )  # fmt: skip
     return Delivery(consent.id, consent.verifier, update.update_id, posted.id, posted.receipt.index)
+
+
+def _shared_claims(consent: Consent) -> dict[str, list[str]]:
+    """An erasure or stop request's value: the claims ``consent`` shared, by name."""
+    claims = list(dict.fromkeys(dotted(path) for path in consent.claims))
+    if not claims:
+        raise PolicyError("the consent shared no claims to stop using or erase")
+    return {"claims": claims}
 
 
 def recipients_text(plan: UpdatePlan) -> Sequence[str]:

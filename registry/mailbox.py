@@ -11,11 +11,14 @@ Posting (``POST /mailbox/messages``, :meth:`Mailbox.post`), in order:
 3. The notice goes through the node's append pipeline like any entry, so the ledger
    rules decide (no consent, revoked, expired, not allowing updates, wrong recipient:
    :class:`RejectedByRules` with the rule's id); the ciphertext is stored in the very
-   transaction that appends the notice. A refused notice leaves nothing behind.
+   transaction that appends the notice. A refused notice leaves nothing behind. A notice
+   whose ``purpose`` is ``appi-request`` (a stop or erasure request, APPI Art. 35) is
+   accepted under a revoked, expired or no-updates consent, and its ciphertext kept.
 4. A notice already on the ledger (posted twice, or first through ``/entries``) is
    idempotent: its ciphertext is stored if it is not yet, unless the notice was
-   acknowledged, its consent revoked, or its retention passed (checked in the storing
-   transaction). ``held`` in the answer says whether the mailbox holds it now.
+   acknowledged, its consent revoked (except for an ``appi-request`` notice), or its
+   retention passed (checked in the storing transaction). ``held`` in the answer says
+   whether the mailbox holds it now.
 
 Fetching (``GET /mailbox/messages``, :meth:`Mailbox.fetch`) is for the recipient alone,
 authenticated by an RFC 9421 signature (:mod:`registry.mailbox_auth`); it pages through
@@ -25,7 +28,8 @@ it was given receives each message once, however long it was away.
 Deleting: the ciphertext goes in the transaction that appends the notice's
 ``mailbox.ack`` (sent through ``/entries``: the ack is a ledger entry signed by the
 recipient's key, which is all the authentication it needs) or the revocation of its
-consent (revoking stops delivery at once), or ``mailbox_retention`` seconds after the
+consent (revoking stops delivery at once of what is pending then; an APPI request sent
+after the revocation is kept until acknowledged), or ``mailbox_retention`` seconds after the
 notice's ``sent_at`` (purged on posts and fetches, and never served past it).
 """
 
@@ -142,11 +146,15 @@ class Mailbox:
             return Posted(key, fields["recipient"], outcome, held=True)
         recipient, consent = fields["recipient"], fields["consent"]
         row = MailboxRow(key, recipient, consent, outcome.index, fields["sent_at"], ciphertext)
-        held = self.store.attach(row, self._still_deliverable(row))  # 4
+        appi_request = fields.get("purpose", "update") == "appi-request"
+        held = self.store.attach(row, self._still_deliverable(row, appi_request=appi_request))  # 4
         return Posted(key, recipient, outcome, held)
 
-    def _still_deliverable(self, row: MailboxRow) -> Callable[[Callable[[str, str], Any]], bool]:
-        """Rule 4's check, given the state inside the storing transaction."""
+    def _still_deliverable(
+        self, row: MailboxRow, *, appi_request: bool = False
+    ) -> Callable[[Callable[[str, str], Any]], bool]:
+        """Rule 4's check, given the state inside the storing transaction (an APPI request
+        is delivered under a revoked consent too, as the rules accepted it)."""
         oldest = self.now() - self.config.mailbox_retention
 
         def check(read: Callable[[str, str], Any]) -> bool:
@@ -156,7 +164,7 @@ class Mailbox:
                 notice is not None
                 and notice.ack_status is None
                 and consent is not None
-                and consent.revoked_at is None
+                and (appi_request or consent.revoked_at is None)
                 and row.sent_at > oldest
             )
 

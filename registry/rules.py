@@ -420,13 +420,16 @@ def _notice(view: StateView, envelope: Envelope, genesis: Genesis) -> list[State
         raise _reject("mailbox.consent-unknown", "no such consent on the ledger")
     if _signer_did(envelope) != consent.holder:
         raise _reject("mailbox.signer-not-holder", "only the consent's holder sends under it")
-    if consent.revoked_at is not None:
+    # An APPI Art. 35 stop/erasure request outlives the consent: revoked, expired or not
+    # allowing updates, the holder may still ask the consent's verifier to stop or erase.
+    appi_request = body.get("purpose", "update") == "appi-request"
+    if not appi_request and consent.revoked_at is not None:
         raise _reject("mailbox.consent-revoked", "the consent is revoked")
-    if not consent.updates_allowed:
+    if not appi_request and not consent.updates_allowed:
         raise _reject("mailbox.updates-not-allowed", "the consent does not allow updates")
     if body["sent_at"] < consent.granted_at:
         raise _reject("mailbox.sent-before-consent", "sent_at is before the consent was granted")
-    if body["sent_at"] >= consent.expires_at:
+    if not appi_request and body["sent_at"] >= consent.expires_at:
         raise _reject("mailbox.consent-expired", "the consent expired before sent_at")
     if body["recipient"] != consent.verifier:
         raise _reject("mailbox.recipient-not-verifier", "a notice goes to the consent's verifier only")

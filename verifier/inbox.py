@@ -12,11 +12,16 @@ cursor stored in its database (``mailbox_cursor``), and for each message, in ord
    the notice's ``ciphertext_digest`` (:func:`identity.credentials.updates.open_update`):
    ``consent-mismatch``, ``stale-update`` or ``verification-failed`` otherwise — a message
    that cannot even be opened (not for us, tampered) is rejected too.
-4. The consent is active now: not revoked, not expired (``consent-inactive``).
-5. An ``address`` or ``name`` update needs a consent that allows updates
+4. A notice whose ``purpose`` is ``appi-request`` (APPI Art. 35) carries a ``stop`` or
+   ``erasure`` request and nothing else (``not-an-appi-request``); it is accepted under any
+   consent of the customer to this verifier, active, expired or revoked (the ledger allows
+   it: the right to ask for erasure outlives the consent), so rules 5 and 6 do not apply to it.
+5. Otherwise (an ``update`` notice) the consent is active now: not revoked, not expired
+   (``consent-inactive``).
+6. An ``address`` or ``name`` update needs a consent that allows updates
    (``updates-not-allowed``); a ``stop`` or ``erasure`` request is accepted under any active
    consent of the customer.
-6. The customer (the consent's holder) has a verification on record (``not-a-customer``).
+7. The customer (the consent's holder) has a verification on record (``not-a-customer``).
 
 Then, in one SQLite transaction, the decision is recorded in ``mailbox_inbox`` (whose primary
 key, the message id, is what makes the processing exactly once, across restarts and
@@ -193,7 +198,8 @@ def _process(verifier: Verifier, inbox: InboxStore, message: MailboxMessage) -> 
         raise MalformedInput("the inbox takes messages checked against their proven notice")
     body = message.notice.envelope["body"]
     consent_digest: str = body["consent"]
-    decision = _decide(verifier, message, consent_digest, body["ciphertext_digest"], now)
+    appi_request = body.get("purpose", "update") == "appi-request"
+    decision = _decide(verifier, message, consent_digest, body["ciphertext_digest"], now, appi_request)
     update, consent, reason = decision
     status = "rejected" if reason is not None else "applied"
     result = InboxResult(
@@ -228,9 +234,14 @@ def _process(verifier: Verifier, inbox: InboxStore, message: MailboxMessage) -> 
 
 
 def _decide(
-    verifier: Verifier, message: MailboxMessage, consent_digest: str, ciphertext_digest: str, now: int
+    verifier: Verifier,
+    message: MailboxMessage,
+    consent_digest: str,
+    ciphertext_digest: str,
+    now: int,
+    appi_request: bool = False,
 ) -> tuple[CustomerUpdate | None, Consent | None, str | None]:
-    """Rules 2-6: the opened update (when it opened), the consent, and a reason to reject."""
+    """Rules 2-7: the opened update (when it opened), the consent, and a reason to reject."""
     try:
         consent = verifier.ledger.consent(consent_digest).record
     except NotFound:
@@ -253,11 +264,14 @@ def _decide(
         return None, consent, "stale-update"
     except AkashiError:
         return None, consent, "verification-failed"
-    if not consent.active_at(now):  # 4
+    if appi_request:  # 4
+        if update.kind not in ("erasure", "stop"):
+            return update, consent, "not-an-appi-request"
+    elif not consent.active_at(now):  # 5
         return update, consent, "consent-inactive"
-    if update.kind in ("address", "name") and not consent.updates_allowed:  # 5
+    elif update.kind in ("address", "name") and not consent.updates_allowed:  # 6
         return update, consent, "updates-not-allowed"
-    if not verifier.customers.knows_customer(consent.holder):  # 6
+    if not verifier.customers.knows_customer(consent.holder):  # 7
         return update, consent, "not-a-customer"
     return update, consent, None
 

@@ -255,3 +255,26 @@ def test_update_says_who_will_and_will_not_receive_it_then_sends(
     assert "sent to " in out
     code, out, _ = run(capsys, "history", "--data", data, "--json")
     assert json.loads(out)["history"][-1]["kind"] == "update"
+
+
+def test_request_erasure_reaches_an_operator_after_the_consent_is_revoked(
+    services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "wallet"
+    assert run(capsys, "init", "--data", data, *ledger_args(services))[0] == 0
+    assert run(capsys, "receive", "--data", data, services.licence_offer())[0] == 0
+    assert run(capsys, "present", "--data", data, services.request_url("car-sharing"), "--yes")[0] == 0
+    code, out, _ = run(capsys, "consents", "--data", data, "--json")
+    [consent] = json.loads(out)["consents"]
+    assert run(capsys, "revoke", "--data", data, consent["id"])[0] == 0
+    verifier = services.verifier.identity.did
+    code, _, err = run(capsys, "request", "--data", data, "erasure", "--verifier", verifier)
+    assert code == 1 and "--yes" in err  # no terminal, no confirmation: nothing sent
+    code, out, err = run(
+        capsys, "request", "--data", data, "erasure", "--verifier", verifier, "--yes", "--json"
+    )
+    assert code == 0, err
+    [sent] = json.loads(out)["sent"]
+    assert sent["verifier"] == verifier and sent["error"] is None and sent["notice_index"] is not None
+    code, _, err = run(capsys, "request", "--data", data, "stop", "--verifier", "did:akashi:nobody", "--yes")
+    assert code == 1 and "no consent" in err

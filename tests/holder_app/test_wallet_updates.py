@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 from services_world import Services, open_wallet
 
+from holder_app.claim_text import dotted
 from holder_app.updates import plan_update, recipients_text, send_update
 from holder_app.wallet import Wallet
 from identity.credentials.updates import open_update
 from identity.did.did_key import did_key_from_public_key
+from identity.errors import NotFound
 from identity.jose.jws import parse_compact_unverified
+from registry.state import NOTICE, Notice
+from verifier.inbox import receive_updates
 
 NEW_ADDRESS = "大阪府大阪市北区中之島1-3-20"
 
@@ -85,3 +89,51 @@ def test_after_a_revoke_the_ledger_refuses_the_notice_even_if_the_wallet_still_s
     messages, _ = services.ledger.fetch_messages(identity.signing_key, identity.kid)
     assert messages == []
     assert wallet.store.history()[-1].outcome == "failed"
+
+
+def test_after_a_revoke_an_erasure_request_still_reaches_the_operator_and_is_applied(
+    world: tuple[Services, Wallet],
+) -> None:
+    services, wallet = world
+    wallet.receive(services.licence_offer())
+    cars = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
+    assert cars is not None
+    verifier = services.verifier
+    [customer] = [c.customer for c in verifier.customers.customers()]
+    stale_plan = plan_update(wallet, "address")  # made before the revoke: out of date
+    wallet.revoke(cars.id)
+
+    # an address update under the revoked consent is still refused by the ledger
+    assert plan_update(wallet, "address", [cars.verifier]).recipients == ()
+    [refused] = send_update(wallet, stale_plan, {"formatted": NEW_ADDRESS}, date(2026, 12, 1))
+    assert refused.error is not None and "revoked" in refused.error
+    assert plan_update(wallet, "erasure").recipients == ()  # nobody asked: active consents only
+
+    plan = plan_update(wallet, "erasure", [cars.verifier])
+    assert [c.id for c in plan.recipients] == [cars.id]
+    [delivery] = send_update(wallet, plan, None, date(2026, 12, 1))
+    assert delivery.error is None and delivery.notice_index is not None
+
+    [result] = receive_updates(verifier)
+    assert (result.status, result.reason, result.kind) == ("applied", None, "erasure")
+    assert result.customer == customer
+    assert result.acked and result.update_id == delivery.update_id
+    [restriction] = verifier.customers.restrictions(customer)
+    assert restriction["kind"] == "erasure" and restriction["update_id"] == delivery.update_id
+    assert restriction["claims"] == [dotted(path) for path in cars.claims]
+    [notice] = [
+        Notice.from_json(obj)
+        for _, key, obj in services.registry.service.storage.state_items(NOTICE)
+        if key == delivery.message_id
+    ]
+    assert notice.ack_status == "applied"
+    assert services.registry.service.storage.mailbox.count(verifier.identity.did) == 0
+    assert receive_updates(verifier) == []
+
+
+def test_an_erasure_request_to_an_operator_never_asked_is_refused_before_sending(
+    world: tuple[Services, Wallet],
+) -> None:
+    _, wallet = world
+    with pytest.raises(NotFound):
+        plan_update(wallet, "erasure", ["did:akashi:nobody"])

@@ -114,13 +114,17 @@ def sealed_update(
     sent_at: int,
     value: str = NEW_ADDRESS,
     recipient: str | None = None,
+    purpose: str | None = None,
 ) -> tuple[Envelope, bytes]:
     """A real address update from ``holder``, signed and sealed to the verifier's X25519 key,
-    and its signed mailbox.notice: ``(notice, ciphertext)``."""
+    and its signed mailbox.notice: ``(notice, ciphertext)``. With ``purpose="appi-request"``,
+    an erasure request of the address instead, announced as such."""
+    appi = purpose == "appi-request"
     change = new_customer_update(
-        holder.key.public_key, kind="address", value={"formatted": value},
+        holder.key.public_key, kind="erasure" if appi else "address",
+        value={"claims": ["address"]} if appi else {"formatted": value},
         effective_date=date(2026, 2, 1), issued_at=sent_at, recipient=world.verifier.did,
-        consent_digest=consent, random=counter_random(f"mailbox:{holder.name}:{sent_at}:{value}"),
+        consent_digest=consent, random=counter_random(f"mailbox:{holder.name}:{sent_at}:{value}:{purpose}"),
     )  # fmt: skip
     assert world.verifier.x25519 is not None
     sealed = seal_update(sign_update(change, holder.key), world.verifier.x25519.public_key)
@@ -130,6 +134,8 @@ def sealed_update(
         "ciphertext_digest": sealed.digest,
         "sent_at": sent_at,
     }
+    if purpose is not None:
+        body["purpose"] = purpose
     return sign_envelope("mailbox.notice", body, holder.signer, holder.key), sealed.ciphertext
 
 

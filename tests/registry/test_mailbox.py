@@ -169,6 +169,47 @@ def test_revoking_the_consent_stops_delivery_at_once(node: MailboxNode) -> None:
     assert node.held() == 0 and fetch_all(node)[0] == []
 
 
+def test_an_appi_request_after_a_revoke_is_kept_and_served_until_acked(node: MailboxNode) -> None:
+    w = node.world
+    node.client.send_update(*sealed_update(w, w.hanako, node.consent, sent_at=START))
+    node.client.submit(w.revoke(w.hanako, node.consent, revoked_at=START + 5))
+    assert node.held() == 0  # what was pending at the revoke is gone
+    notice, ciphertext = sealed_update(w, w.hanako, node.consent, sent_at=START + 10, purpose="appi-request")
+    posted = node.client.send_update(notice, ciphertext)
+    assert posted.held and node.client.send_update(notice, ciphertext).held and node.held() == 1
+    # one appended through /entries first takes its ciphertext later, the consent revoked or not
+    later, later_ciphertext = sealed_update(
+        w, w.hanako, node.consent, sent_at=START + 11, purpose="appi-request"
+    )  # fmt: skip
+    node.client.submit(later)
+    assert node.client.send_update(later, later_ciphertext).held and node.held() == 2
+    # a plain update under the revoked consent is still refused, and leaves nothing behind
+    update, update_ciphertext = sealed_update(w, w.hanako, node.consent, sent_at=START + 12)
+    with pytest.raises(RejectedByRules) as refused:
+        node.client.send_update(update, update_ciphertext)
+    assert refused.value.rule == "mailbox.consent-revoked" and node.held() == 2
+    messages, _ = fetch_all(node)
+    assert [m.ciphertext for m in messages] == [ciphertext, later_ciphertext]
+    assert _opened_kind(node, messages[0].ciphertext) == "erasure"
+    for message in messages:
+        ack = mailbox_ack_entry(
+            notice=message.id, status="applied", acked_at=START + 20, key=node.verifier.keys[0],
+            keyid=node.keyid(node.verifier),
+        )  # fmt: skip
+        node.client.ack_message(ack)
+    assert node.held() == 0
+
+
+def _opened_kind(node: MailboxNode, ciphertext: bytes) -> str:
+    """The kind of the update sealed in ``ciphertext``, opened with the verifier's key."""
+    w = node.world
+    assert w.verifier.x25519 is not None
+    update = open_update(
+        ciphertext, w.verifier.x25519, w.hanako.key.public_key, recipient=w.verifier.did, now=START + 15,
+    )  # fmt: skip
+    return update.kind
+
+
 def test_only_the_addressed_recipient_gets_its_messages(node: MailboxNode) -> None:
     w = node.world
     notice, ciphertext = sealed_update(w, w.hanako, node.consent, sent_at=START)

@@ -375,6 +375,38 @@ def _notice_without_updates(b: Base) -> Envelope:
     return w.notice(w.taro, grant["body"]["receipt_digest"])
 
 
+def _appi(b: Base, holder: Any = None, consent: str | None = None, **changes: Any) -> Envelope:
+    """A notice marked as an APPI Art. 35 stop/erasure request (``purpose: appi-request``)."""
+    w = b.world
+    holder = holder or w.hanako
+    sent_at = changes.pop("sent_at", T0 + 2000)
+    notice = w.notice(holder, consent or b.consent, sent_at=sent_at)
+    return resign(notice, holder.key, **{"purpose": "appi-request", **changes})
+
+
+def _appi_after_revocation(b: Base) -> Envelope:
+    b.world.submit(b.world.revoke(b.world.hanako, b.consent))
+    return _appi(b)
+
+
+def _update_purpose_after_revocation(b: Base) -> Envelope:
+    w = b.world
+    w.submit(w.revoke(w.hanako, b.consent))
+    return resign(w.notice(w.hanako, b.consent, sent_at=T0 + 2000), w.hanako.key, purpose="update")
+
+
+def _appi_without_updates(b: Base) -> Envelope:
+    w = b.world
+    grant = w.submit(w.grant(w.taro, updates_allowed=False))
+    return _appi(b, w.taro, grant["body"]["receipt_digest"])
+
+
+def _appi_twice(b: Base) -> Envelope:
+    w = b.world
+    w.submit(w.revoke(w.hanako, b.consent))
+    return w.submit(_appi(b))
+
+
 def _notice_twice(b: Base) -> Envelope:
     return b.world.history[-1]
 
@@ -414,6 +446,23 @@ MAILBOX_CASES: dict[str, Case] = {
         lambda b: b.world.notice(b.world.hanako, b.consent, sent_at=T0 + 500, recipient=b.world.issuer.did),
         "mailbox.recipient-not-verifier"),
     "notice: the same notice twice": Case(_notice_twice, "mailbox.notice-duplicate"),
+    "notice: an update, so named, after the consent was revoked": Case(
+        _update_purpose_after_revocation, "mailbox.consent-revoked"),
+    "notice: with a purpose the schema does not know": Case(
+        lambda b: _appi(b, purpose="marketing"), error=SchemaViolation),
+    "appi-request: under an active consent": Case(lambda b: _appi(b)),
+    "appi-request: after the consent was revoked": Case(_appi_after_revocation),
+    "appi-request: after the consent expired": Case(lambda b: _appi(b, sent_at=T0 + 2 * YEAR)),
+    "appi-request: under a consent without updates": Case(_appi_without_updates),
+    "appi-request: under a consent the ledger never saw": Case(
+        lambda b: _appi(b, consent=digest_of("none")), "mailbox.consent-unknown"),
+    "appi-request: by someone who is not the consent's holder": Case(
+        lambda b: _appi(b, b.world.taro), "mailbox.signer-not-holder"),
+    "appi-request: to another organisation": Case(
+        lambda b: _appi(b, recipient=b.world.issuer.did), "mailbox.recipient-not-verifier"),
+    "appi-request: sent before the consent": Case(
+        lambda b: _appi(b, sent_at=T0 - 1), "mailbox.sent-before-consent"),
+    "appi-request: the same request twice": Case(_appi_twice, "mailbox.notice-duplicate"),
     "ack: by the recipient": Case(lambda b: b.world.ack(b.notice)),
     "ack: rejected with a reason code": Case(
         lambda b: b.world.ack(b.notice, status="rejected", reason="not-a-customer")),

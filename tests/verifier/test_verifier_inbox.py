@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "holder_app"))
 
 from services_world import Services, open_wallet
 
+from holder_app import updates
 from holder_app.updates import plan_update, send_update
 from holder_app.wallet import Wallet
 from identity.credentials.updates import verify_update_ack
@@ -165,3 +166,21 @@ def test_an_update_whose_consent_is_revoked_in_flight_is_rejected_and_acked_reje
     [notice] = notices(services)
     assert (notice.digest, notice.ack_status) == (result.message, "rejected")
     assert receive_updates(verifier) == []
+
+
+def test_an_appi_request_notice_must_carry_an_erasure_or_stop_request(
+    world: tuple[Services, Wallet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, wallet = world
+    _, _, customer = customer_with_car_sharing(services, wallet)
+    verifier = services.verifier
+    # a wallet that marks an address change as an APPI request (so the ledger lets it through)
+    monkeypatch.setattr(updates, "APPI_KINDS", frozenset({"address", "erasure", "stop"}))
+    plan = plan_update(wallet, "address", [verifier.identity.did])
+    [delivery] = send_update(wallet, plan, {"formatted": NEW_ADDRESS}, date(2026, 12, 1))
+    assert delivery.error is None
+    [result] = receive_updates(verifier)
+    assert (result.status, result.reason, result.kind) == ("rejected", "not-an-appi-request", "address")
+    assert result.acked and verifier.customers.customer_updates(customer) == []
+    [notice] = notices(services)
+    assert notice.ack_status == "rejected"
