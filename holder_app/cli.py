@@ -32,7 +32,7 @@ from holder_app.claim_text import claim_label, dotted
 from holder_app.recovery import forget_recovery_keys, recover, rotate
 from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.store import WalletStore
-from holder_app.updates import plan_update, recipients_text, send_update
+from holder_app.updates import UpdatePlan, plan_update, recipients_text, send_update
 from holder_app.wallet import Wallet, create_wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
 from registry.client import ClientTrust, RegistryClient
@@ -302,14 +302,14 @@ def cmd_present(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_update(args: argparse.Namespace) -> int:
-    value: dict[str, Any] = {"formatted": args.value}
-    if args.kind == "name":
-        family, _, given = args.value.partition(" ")
-        value = {"family_name": family, "given_name": given}
+def _deliver(
+    args: argparse.Namespace, make_plan: Callable[[Wallet], UpdatePlan], value: Any, question: str, sent: str
+) -> int:
+    """Show who will and will not receive the planned message, ask (or take ``--yes``), send it,
+    and report each delivery; exit 1 if any was refused."""
     effective = date.fromisoformat(args.effective) if args.effective else date.today()
     with _opened(args) as wallet:
-        plan = plan_update(wallet, args.kind)
+        plan = make_plan(wallet)
         if not args.json:
             print("\n".join(recipients_text(plan)) or "no consents")
         if not plan.recipients:
@@ -318,7 +318,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         if not args.yes:
             if not sys.stdin.isatty():
                 raise MalformedInput("not a terminal: confirm with --yes")
-            if input("send it to them? [y/N] ").strip().lower() not in {"y", "yes", "はい"}:
+            if input(f"{question} [y/N] ").strip().lower() not in {"y", "yes", "はい"}:
                 _emit(args, {"sent": []}, "not sent")
                 return 0
         deliveries = send_update(wallet, plan, value, effective)
@@ -328,45 +328,33 @@ def cmd_update(args: argparse.Namespace) -> int:
         for d in deliveries
     ]  # fmt: skip
     lines = [
-        f"sent to {d.verifier} (notice at leaf {d.notice_index})" if d.error is None
+        f"{sent} {d.verifier} (notice at leaf {d.notice_index})" if d.error is None
         else f"NOT sent to {d.verifier}: {d.error}"
         for d in deliveries
     ]  # fmt: skip
     _emit(args, {"sent": rows}, "\n".join(lines))
     return 0 if all(d.error is None for d in deliveries) else 1
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    value: dict[str, Any] = {"formatted": args.value}
+    if args.kind == "name":
+        family, _, given = args.value.partition(" ")
+        value = {"family_name": family, "given_name": given}
+    return _deliver(args, lambda wallet: plan_update(wallet, args.kind), value, "send it to them?", "sent to")
 
 
 def cmd_request(args: argparse.Namespace) -> int:
     """``request erasure|stop --verifier DID``: an APPI Art. 35 request to the operators named,
     under every consent given to them (active, expired or revoked), for the claims each shared."""
-    effective = date.fromisoformat(args.effective) if args.effective else date.today()
-    with _opened(args) as wallet:
-        plan = plan_update(wallet, args.kind, verifiers=args.verifier)
-        if not args.json:
-            print("\n".join(recipients_text(plan)) or "no consents")
-        if not plan.recipients:
-            _emit(args, {"sent": []}, "nobody to send it to")
-            return 0
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise MalformedInput("not a terminal: confirm with --yes")
-            answer = input(f"ask them to {_REQUEST_WORDS[args.kind]}? [y/N] ")
-            if answer.strip().lower() not in {"y", "yes", "はい"}:
-                _emit(args, {"sent": []}, "not sent")
-                return 0
-        deliveries = send_update(wallet, plan, None, effective)
-    rows = [
-        {"verifier": d.verifier, "consent": d.consent_id, "message": d.message_id,
-         "notice_index": d.notice_index, "error": d.error}
-        for d in deliveries
-    ]  # fmt: skip
-    lines = [
-        f"{args.kind} request sent to {d.verifier} (notice at leaf {d.notice_index})" if d.error is None
-        else f"NOT sent to {d.verifier}: {d.error}"
-        for d in deliveries
-    ]  # fmt: skip
-    _emit(args, {"sent": rows}, "\n".join(lines))
-    return 0 if all(d.error is None for d in deliveries) else 1
+    question = f"ask them to {_REQUEST_WORDS[args.kind]}?"
+    return _deliver(
+        args,
+        lambda wallet: plan_update(wallet, args.kind, verifiers=args.verifier),
+        None,
+        question,
+        f"{args.kind} request sent to",
+    )
 
 
 _REQUEST_WORDS = {"erasure": "erase what you shared", "stop": "stop using what you shared"}
