@@ -45,14 +45,22 @@ def layer_settings(
     prefix: str,
     environ: Mapping[str, str],
     flags: Mapping[str, Any] | None = None,
+    saved: Mapping[str, Any] | None = None,
 ) -> SettingsT:
-    """``defaults`` (a frozen dataclass) overridden by ``prefix``-named variables, then ``flags``.
+    """``defaults`` (a frozen dataclass) overridden by ``saved`` (what a service's data folder
+    remembers, e.g. the URL given at ``init``), then ``prefix``-named variables, then ``flags``.
 
-    Flags whose value is None were not given. Unknown names are refused, so a typo in a
-    variable or flag does not pass silently.
+    Flags and saved values that are None were not given. Unknown names are refused, so a typo
+    in a variable or flag does not pass silently.
     """
     known = {f.name for f in fields(defaults)}  # type: ignore[arg-type]
     changes: dict[str, Any] = {}
+    for name, value in (saved or {}).items():
+        if value is None:
+            continue
+        if name not in known:
+            raise ValueError(f"unknown saved setting {name}")
+        changes[name] = Path(value) if isinstance(getattr(defaults, name), Path) else value
     for key, raw in environ.items():
         if not key.startswith(prefix):
             continue

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -33,14 +32,10 @@ def _config(args: argparse.Namespace) -> IssuerConfig:
         "port": getattr(args, "port", None),
         "url": getattr(args, "url", None),
     }
-    config = from_sources(flags)
-    # The URL given at init, unless a flag or AKASHI_ISSUER_URL says otherwise: the offers
-    # `check` prints must name the issuer `serve` answers as.
-    if not flags["url"] and "AKASHI_ISSUER_URL" not in os.environ:
-        remembered = saved_url(config.data_dir)
-        if remembered:
-            config = from_sources({**flags, "url": remembered})
-    return config
+    # The URL given at init, below a flag or AKASHI_ISSUER_URL: the offers `check` prints
+    # must name the issuer `serve` answers as.
+    folder = from_sources(flags).data_dir
+    return from_sources(flags, saved={"url": saved_url(folder)})
 
 
 def _emit(args: argparse.Namespace, document: dict[str, Any], human: str) -> None:

@@ -59,8 +59,13 @@ class IssuerConfig:
 
 
 def from_sources(
-    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    saved: Mapping[str, Any] | None = None,
 ) -> IssuerConfig:
     """A config from ``flags`` (highest), ``AKASHI_ISSUER_*`` variables
-    (``os.environ`` unless ``environ`` is given), then defaults; unknown names are refused."""
-    return layer_settings(IssuerConfig(), _ENV_PREFIX, os.environ if environ is None else environ, flags)
+    (``os.environ`` unless ``environ`` is given), then ``saved`` (what the data folder remembers),
+    then defaults; unknown names are refused."""
+    return layer_settings(
+        IssuerConfig(), _ENV_PREFIX, os.environ if environ is None else environ, flags, saved
+    )

@@ -54,14 +54,10 @@ def _config(args: argparse.Namespace) -> VerifierConfig:
         "port": getattr(args, "port", None),
         "url": getattr(args, "url", None),
     }
-    config = from_sources(flags)
-    # The URL given at init, unless a flag or AKASHI_VERIFIER_URL says otherwise: the
-    # request_uri printed by `request` must be the one `serve` answers.
-    if not flags["url"] and "AKASHI_VERIFIER_URL" not in os.environ:
-        remembered = saved_url(config.data_dir)
-        if remembered:
-            config = from_sources({**flags, "url": remembered})
-    return config
+    # The URL given at init, below a flag or AKASHI_VERIFIER_URL: the request_uri printed by
+    # `request` must be the one `serve` answers.
+    folder = from_sources(flags).data_dir
+    return from_sources(flags, saved={"url": saved_url(folder)})
 
 
 def _emit(args: argparse.Namespace, document: dict[str, Any], human: str) -> None:

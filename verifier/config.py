@@ -43,8 +43,13 @@ class VerifierConfig:
 
 
 def from_sources(
-    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    saved: Mapping[str, Any] | None = None,
 ) -> VerifierConfig:
     """A config from ``flags`` (highest), ``AKASHI_VERIFIER_*`` variables
-    (``os.environ`` unless ``environ`` is given), then defaults; unknown names are refused."""
-    return layer_settings(VerifierConfig(), _ENV_PREFIX, os.environ if environ is None else environ, flags)
+    (``os.environ`` unless ``environ`` is given), then ``saved`` (what the data folder remembers),
+    then defaults; unknown names are refused."""
+    return layer_settings(
+        VerifierConfig(), _ENV_PREFIX, os.environ if environ is None else environ, flags, saved
+    )

@@ -64,3 +64,12 @@ def test_bad_variables_are_refused_by_name(environ: dict[str, str], message: str
 def test_an_unknown_flag_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown setting prot"):
         layer_settings(Settings(), "APP_", {}, {"prot": 80})
+
+
+def test_saved_values_sit_below_variables_and_flags() -> None:
+    saved = {"host": "saved.example", "port": 7000, "data_dir": None}
+    assert layer_settings(Settings(), "APP_", {}, saved=saved) == Settings(host="saved.example", port=7000)
+    assert layer_settings(Settings(), "APP_", {"APP_HOST": "env"}, saved=saved).host == "env"
+    assert layer_settings(Settings(), "APP_", {}, {"port": 1}, saved=saved).port == 1
+    with pytest.raises(ValueError, match="unknown saved setting colour"):
+        layer_settings(Settings(), "APP_", {}, saved={"colour": "red"})
