@@ -16,6 +16,7 @@ from identity.errors import MalformedInput
 from identity.ledger.evidence import LedgerEvidence
 
 if TYPE_CHECKING:
+    from holder_app.records import SentUpdate
     from holder_app.store import WalletStore
 
 __all__ = [
@@ -180,7 +181,9 @@ def events_from_store(store: WalletStore) -> list[AuditEvent]:
     """The wallet's audit record, in time order: every consent with its ``consent.grant``, the
     presentation it came with, every revocation with its ``consent.revoke``, and every
     presentation that was refused or failed (from the transaction log, with no evidence:
-    nothing was anchored). Consents whose grant never reached the ledger are left out."""
+    nothing was anchored), every update sent with its ``mailbox.notice`` (or, never sent, its
+    failure) and every operator's acknowledgement with its ``mailbox.ack``. Consents whose
+    grant never reached the ledger are left out."""
     events: list[AuditEvent] = []
     for consent in store.consents():
         if consent.grant_anchor is None:
@@ -201,6 +204,9 @@ def events_from_store(store: WalletStore) -> list[AuditEvent]:
                 AuditEvent("revocation", consent.revoked_at, consent.verifier, purpose, consent.claims,
                            receipt_digest=consent.digest, evidence=revocation)
             )  # fmt: skip
+    purposes = {consent.id: consent.purpose for consent in store.consents()}
+    for update in store.updates():
+        events.extend(_update_events(update, purposes.get(update.consent_id)))
     for entry in store.history():
         if entry.kind == "presentation" and entry.outcome != "completed" and entry.counterpart:
             events.append(
@@ -208,4 +214,28 @@ def events_from_store(store: WalletStore) -> list[AuditEvent]:
                            outcome=entry.outcome, reason=entry.reason)
             )  # fmt: skip
     events.sort(key=lambda event: event.at)
+    return events
+
+
+def _update_events(update: SentUpdate, purpose_id: str | None) -> list[AuditEvent]:
+    """An update sent (its notice as evidence; none if it failed) and, once acknowledged,
+    the operator's acknowledgement (its ``mailbox.ack`` as evidence). Values never appear:
+    the claims are the changed claims' paths, the reason names the kind of update."""
+    purpose = None if purpose_id is None else Purpose(purpose_id, purpose_id)
+    what = f"{update.kind} ({'APPI request' if update.kind in ('erasure', 'stop') else 'update'})"
+    if update.notice_anchor is None:
+        failed = f"{what}: {update.reason}" if update.reason else what
+        return [AuditEvent("update", update.sent_at, update.verifier, purpose, update.claims,
+                           outcome="failed", reason=failed)]  # fmt: skip
+    events = [
+        AuditEvent("update", update.sent_at, update.verifier, purpose, update.claims, reason=what,
+                   receipt_digest=update.consent_digest,
+                   evidence=LedgerEvidence.from_json(update.notice_anchor))
+    ]  # fmt: skip
+    if update.ack_anchor is not None and update.acked_at is not None:
+        events.append(
+            AuditEvent("update-ack", update.acked_at, update.verifier, purpose, update.claims,
+                       outcome=update.status, reason=update.reason, receipt_digest=update.consent_digest,
+                       evidence=LedgerEvidence.from_json(update.ack_anchor))
+        )  # fmt: skip
     return events

@@ -32,7 +32,7 @@ from holder_app.claim_text import claim_label, dotted
 from holder_app.recovery import forget_recovery_keys, recover, rotate
 from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.store import WalletStore
-from holder_app.updates import UpdatePlan, plan_update, recipients_text, send_update
+from holder_app.updates import UpdatePlan, plan_update, recipients_text, refresh_updates, send_update
 from holder_app.wallet import Wallet, create_wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
 from registry.client import ClientTrust, RegistryClient
@@ -360,6 +360,57 @@ def cmd_request(args: argparse.Namespace) -> int:
 _REQUEST_WORDS = {"erasure": "erase what you shared", "stop": "stop using what you shared"}
 
 
+_STATUS_WORDS = {
+    "sent": "sent, waiting",
+    "delivered": "delivered",
+    "applied": "APPLIED",
+    "rejected": "REJECTED",
+    "failed": "NOT sent",
+}
+
+
+def cmd_updates(args: argparse.Namespace) -> int:
+    """``updates``: every update and APPI request sent, per operator: sent, delivered, applied
+    or rejected (asked of the ledger unless ``--offline``)."""
+    with _opened(args) as wallet:
+        listed = wallet.store.updates() if args.offline else refresh_updates(wallet)
+        names = {} if args.offline else _legal_names(wallet, {u.verifier for u in listed})
+    rows = [
+        {
+            "id": u.id, "batch": u.batch, "kind": u.kind, "verifier": u.verifier,
+            "legal_name": names.get(u.verifier), "consent": u.consent_id, "status": u.status,
+            "reason": u.reason, "sent_at": u.sent_at, "delivered_at": u.delivered_at,
+            "acked_at": u.acked_at, "effective_date": u.effective_date, "message": u.notice,
+        }
+        for u in listed
+    ]  # fmt: skip
+    lines: list[str] = []
+    for batch in dict.fromkeys(u.batch for u in listed):
+        group = [u for u in listed if u.batch == batch]
+        first = group[0]
+        lines.append(f"{_when(first.sent_at)}  {first.kind} (effective {first.effective_date})")
+        for u in group:
+            when = u.acked_at or u.delivered_at
+            who = f"{names[u.verifier]} ({u.verifier})" if u.verifier in names else u.verifier
+            lines.append(
+                f"    {_STATUS_WORDS[u.status]:14s} {_when(when) if when else '':16s}  {who}"
+                + (f" — {u.reason}" if u.reason else "")
+            )
+    _emit(args, {"updates": rows}, "\n".join(lines) or "no updates sent yet")
+    return 0
+
+
+def _legal_names(wallet: Wallet, dids: set[str]) -> dict[str, str]:
+    """The registered legal name of each operator the ledger knows (others are left out)."""
+    names: dict[str, str] = {}
+    for did in sorted(dids):
+        try:
+            names[did] = wallet.ledger.member(did).record.legal_name
+        except NotFound:
+            continue
+    return names
+
+
 def cmd_credentials(args: argparse.Namespace) -> int:
     with _opened(args) as wallet:
         listed = wallet.store.credentials()
@@ -551,6 +602,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--verifier", action="append", required=True, help="the operator's DID (repeatable)")
     p.add_argument("--effective", default=None, help="the date it takes effect (YYYY-MM-DD; today)")
     p.add_argument("--yes", action="store_true", help="send without asking")
+    p = command("updates", cmd_updates, "what became of the updates and requests you sent (applied or not)")
+    p.add_argument("--offline", action="store_true", help="what the wallet knows, without asking the ledger")
     command("credentials", cmd_credentials, "list your credentials")
     p = command("consents", cmd_consents, "list your consents (active; --all for expired and revoked)")
     p.add_argument("--all", action="store_true")

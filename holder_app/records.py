@@ -23,6 +23,7 @@ __all__ = [
     "KEY_ROLES",
     "LOG_KINDS",
     "OUTCOMES",
+    "UPDATE_STATUSES",
     "ClaimPath",
     "Consent",
     "ConsentStatus",
@@ -32,8 +33,10 @@ __all__ = [
     "LogKind",
     "NewCopy",
     "Outcome",
+    "SentUpdate",
     "StoredCredential",
     "StoredKey",
+    "UpdateStatus",
     "WalletContents",
     "WalletIdentity",
     "check_paths",
@@ -52,6 +55,12 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 ConsentStatus = Literal["active", "revoked"]
 CONSENT_STATUSES: tuple[ConsentStatus, ...] = get_args(ConsentStatus)
 ClaimPath = tuple[str | int | None, ...]
+#: Where one update to one operator stands: ``sent`` (its notice is on the ledger and the
+#: mailbox holds it), ``delivered`` (the operator has fetched it), ``applied`` / ``rejected``
+#: (the operator's signed ``mailbox.ack`` is on the ledger), ``failed`` (never sent: the
+#: ledger refused the notice, or the operator could not be reached).
+UpdateStatus = Literal["sent", "delivered", "applied", "rejected", "failed"]
+UPDATE_STATUSES: tuple[UpdateStatus, ...] = get_args(UpdateStatus)
 
 
 # --- strict readers -------------------------------------------------------------------
@@ -360,6 +369,88 @@ class Consent:
 
 
 @dataclass(frozen=True, slots=True)
+class SentUpdate:
+    """One update (or APPI request) the person sent to one operator, and where it stands.
+
+    ``batch`` is shared by every operator one send went to. ``value`` is what was sent (sealed
+    in the wallet like every record; never logged or exported). ``notice`` is the digest of
+    the ``mailbox.notice`` (the mailbox's message id), ``notice_anchor`` / ``ack_anchor`` the
+    ledger evidence of the notice and of the operator's acknowledgement.
+    """
+
+    id: str
+    batch: str
+    kind: str
+    value: Any
+    effective_date: str
+    consent_id: str
+    consent_digest: str
+    verifier: str
+    claims: tuple[ClaimPath, ...]
+    sent_at: int
+    status: UpdateStatus
+    update_id: str | None = None
+    notice: str | None = None
+    reason: str | None = None
+    delivered_at: int | None = None
+    acked_at: int | None = None
+    notice_anchor: dict[str, Any] | None = None
+    ack_anchor: dict[str, Any] | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more will happen to it: acknowledged, or never sent."""
+        return self.status in ("applied", "rejected", "failed")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "id": self.id, "batch": self.batch, "kind": self.kind, "value": self.value,
+            "effective_date": self.effective_date, "consent_id": self.consent_id,
+            "consent_digest": self.consent_digest, "verifier": self.verifier,
+            "claims": [list(path) for path in self.claims], "sent_at": self.sent_at,
+            "status": self.status, "update_id": self.update_id, "notice": self.notice,
+            "reason": self.reason, "delivered_at": self.delivered_at, "acked_at": self.acked_at,
+            "notice_anchor": self.notice_anchor, "ack_anchor": self.ack_anchor,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, value: object) -> SentUpdate:
+        """Parse :meth:`to_json`'s form."""
+        names = (
+            "id", "batch", "kind", "value", "effective_date", "consent_id", "consent_digest", "verifier",
+            "claims", "sent_at", "status", "update_id", "notice", "reason", "delivered_at", "acked_at",
+            "notice_anchor", "ack_anchor",
+        )  # fmt: skip
+        obj = _members(value, names, "update")
+        update = cls(
+            id=_str(obj["id"], "update id"),
+            batch=_str(obj["batch"], "update batch"),
+            kind=_str(obj["kind"], "update kind"),
+            value=obj["value"],
+            effective_date=_str(obj["effective_date"], "update effective_date"),
+            consent_id=_str(obj["consent_id"], "update consent_id"),
+            consent_digest=_str(obj["consent_digest"], "update consent_digest"),
+            verifier=_str(obj["verifier"], "update verifier"),
+            claims=_paths(obj["claims"], "update claims"),
+            sent_at=_int(obj["sent_at"], "update sent_at"),
+            status=cast(UpdateStatus, _choice(obj["status"], UPDATE_STATUSES, "update status")),
+            update_id=_opt_str(obj["update_id"], "update update_id"),
+            notice=_opt_str(obj["notice"], "update notice"),
+            reason=_opt_str(obj["reason"], "update reason"),
+            delivered_at=_opt_int(obj["delivered_at"], "update delivered_at"),
+            acked_at=_opt_int(obj["acked_at"], "update acked_at"),
+            notice_anchor=_opt_object(obj["notice_anchor"], "update notice_anchor"),
+            ack_anchor=_opt_object(obj["ack_anchor"], "update ack_anchor"),
+        )
+        if (update.status == "failed") != (update.notice is None):
+            raise MalformedInput("an update has a notice exactly when it was sent")
+        if (update.status in ("applied", "rejected")) != (update.acked_at is not None):
+            raise MalformedInput("an update has acked_at exactly when it was acknowledged")
+        return update
+
+
+@dataclass(frozen=True, slots=True)
 class LogEntry:
     """One line of the wallet's transaction log (append-only; ``seq`` from 1)."""
 
@@ -404,6 +495,7 @@ class WalletContents:
     credentials: tuple[StoredCredential, ...]
     consents: tuple[Consent, ...]
     log: tuple[LogEntry, ...]
+    updates: tuple[SentUpdate, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form, **with private keys**: only ever sealed."""
@@ -413,12 +505,16 @@ class WalletContents:
             "credentials": [credential.to_json() for credential in self.credentials],
             "consents": [consent.to_json() for consent in self.consents],
             "log": [entry.to_json() for entry in self.log],
+            "updates": [update.to_json() for update in self.updates],
         }
 
     @classmethod
     def from_json(cls, value: object) -> WalletContents:
         """Parse :meth:`to_json`'s form."""
-        obj = _members(value, ("identity", "keys", "credentials", "consents", "log"), "wallet")
+        names = ("identity", "keys", "credentials", "consents", "log")
+        # Backups written before updates were tracked have no "updates" member.
+        has_updates = isinstance(value, dict) and "updates" in value
+        obj = _members(value, (*names, "updates") if has_updates else names, "wallet")
         return cls(
             identity=None if obj["identity"] is None else WalletIdentity.from_json(obj["identity"]),
             keys=tuple(StoredKey.from_json(k) for k in _list(obj["keys"], "keys")),
@@ -427,4 +523,5 @@ class WalletContents:
             ),
             consents=tuple(Consent.from_json(c) for c in _list(obj["consents"], "consents")),
             log=tuple(LogEntry.from_json(e) for e in _list(obj["log"], "log")),
+            updates=tuple(SentUpdate.from_json(u) for u in _list(obj.get("updates", []), "updates")),
         )

@@ -50,6 +50,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -231,6 +232,22 @@ class SealedDb:
                 conn.close()
             raise
         return cls(conn, path, keys, random)
+
+    def add_missing_tables(self, schema: str) -> None:
+        """Create the tables of ``schema`` (``CREATE … IF NOT EXISTS`` statements) that a file
+        written before they existed lacks, in one transaction; nothing happens to a file
+        that has them (and it is not written to)."""
+        tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", schema)
+        with self.read() as conn:
+            marks = ", ".join("?" * len(tables))
+            found = conn.execute(
+                f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", tables
+            ).fetchone()[0]
+        if found == len(tables):
+            return
+        with self.write() as conn:
+            for statement in filter(str.strip, schema.split(";")):
+                conn.execute(statement)
 
     def close(self) -> None:
         """Close the file; using it afterwards is a ``RuntimeError``."""

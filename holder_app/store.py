@@ -16,6 +16,11 @@ Tables (``meta`` aside)::
     copies       id, credential_id, holder_key_id, used_by_tag    → CredentialCopy (SD-JWT sealed)
     consents     id, verifier_tag, status, created_at, expires_at, revoked_at → Consent
     log          seq, kind, at, outcome, counterpart_tag          → LogEntry
+    updates      id, batch, verifier_tag, status, sent_at         → SentUpdate
+
+``updates`` came after the first wallets were written: opening a file without it adds it
+(empty), in the same format version, so older wallets keep working and an older akashi,
+which ignores the table, can still open a newer file.
 
 Copies and verifiers: a copy is shown to one verifier only, so two verifiers cannot
 link their customers through it; the same verifier may see its copy again (it learns
@@ -47,6 +52,7 @@ from holder_app.records import (
     LogKind,
     NewCopy,
     Outcome,
+    SentUpdate,
     StoredCredential,
     StoredKey,
     WalletContents,
@@ -66,6 +72,14 @@ SCHEMA_VERSION = 1
 Clock = Callable[[], float]
 
 R = TypeVar("R")
+
+_UPDATES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS updates (
+    id TEXT PRIMARY KEY, batch TEXT NOT NULL, verifier_tag TEXT NOT NULL, status TEXT NOT NULL,
+    sent_at INTEGER NOT NULL, sealed BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_batch ON updates (batch);
+"""
 
 _SCHEMA = """
 CREATE TABLE keys (
@@ -93,7 +107,7 @@ CREATE TABLE log (
     counterpart_tag TEXT, sealed BLOB NOT NULL
 );
 CREATE INDEX log_counterpart ON log (counterpart_tag);
-"""
+""" + _UPDATES_SCHEMA
 
 _KEYS: Table[StoredKey] = Table(
     "keys", ("id", "role", "relation_tag", "created_at", "retired_at"),
@@ -122,6 +136,11 @@ _LOG: Table[LogEntry] = Table(
     "log", ("seq", "kind", "at", "outcome", "counterpart_tag"),
     lambda e, tag: (e.seq, e.kind, e.at, e.outcome, tag(e.counterpart)),
     LogEntry.to_json, LogEntry.from_json, "seq",
+)
+_UPDATES: Table[SentUpdate] = Table(
+    "updates", ("id", "batch", "verifier_tag", "status", "sent_at"),
+    lambda u, tag: (u.id, u.batch, tag(u.verifier), u.status, u.sent_at),
+    SentUpdate.to_json, SentUpdate.from_json, "sent_at, rowid",
 )
 
 
@@ -185,6 +204,7 @@ class WalletStore:
         db = SealedDb.open(path, passphrase, kind=WALLET_FORMAT, version=SCHEMA_VERSION, random=random)
         store = cls(db, random=random, clock=clock)
         try:
+            db.add_missing_tables(_UPDATES_SCHEMA)
             store.contents()  # every row opens and agrees with its columns: damage shows now
         except BaseException:
             db.close()
@@ -491,6 +511,48 @@ class WalletStore:
                 return self._db.select(conn, _LOG)
             return self._db.select(conn, _LOG, "counterpart_tag = ?", [self._db.tag(counterpart)])
 
+    # --- updates sent -------------------------------------------------------------------
+
+    def add_updates(self, updates: Sequence[SentUpdate]) -> None:
+        """Keep the updates of one send (one per operator), each with its transaction-log line
+        (``completed`` if sent, ``failed`` with why), in one transaction."""
+        with self._db.write() as conn:
+            (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM log").fetchone()
+            for number, update in enumerate(updates, start=last + 1):
+                self._db.insert(conn, _UPDATES, update)
+                sent = update.status != "failed"
+                reason = (
+                    f"{update.kind} sent (update {update.update_id})" if sent
+                    else f"{update.kind}: {update.reason}"
+                )  # fmt: skip
+                line = LogEntry(number, "update", update.sent_at, "completed" if sent else "failed",
+                                update.verifier, update.claims, reason)  # fmt: skip
+                self._db.insert(conn, _LOG, line)
+
+    def new_update_ids(self) -> tuple[str, Callable[[], str]]:
+        """A new batch id, and a maker of new update ids."""
+        return self._new_id("batch"), lambda: self._new_id("update")
+
+    def updates(self, *, verifier: str | None = None, batch: str | None = None) -> list[SentUpdate]:
+        """Updates sent, oldest first, optionally only those to ``verifier`` or of ``batch``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if verifier is not None:
+            where.append("verifier_tag = ?")
+            params.append(self._db.tag(verifier))
+        if batch is not None:
+            where.append("batch = ?")
+            params.append(batch)
+        with self._db.read() as conn:
+            return self._db.select(conn, _UPDATES, " AND ".join(where), params)
+
+    def save_update(self, update: SentUpdate) -> SentUpdate:
+        """Record where an update now stands (delivered, acknowledged); it must exist."""
+        with self._db.write() as conn:
+            self._get(conn, _UPDATES, update.id)
+            self._db.update(conn, _UPDATES, update)
+        return update
+
     # --- backup -------------------------------------------------------------------------
 
     def contents(self) -> WalletContents:
@@ -503,6 +565,7 @@ class WalletStore:
                 credentials=tuple(self._with_copies(conn, c) for c in self._db.select(conn, _CREDENTIALS)),
                 consents=tuple(self._db.select(conn, _CONSENTS)),
                 log=tuple(self._db.select(conn, _LOG)),
+                updates=tuple(self._db.select(conn, _UPDATES)),
             )
 
     def export_backup(
@@ -562,3 +625,5 @@ class WalletStore:
                 self._db.insert(conn, _CONSENTS, consent)
             for entry in contents.log:
                 self._db.insert(conn, _LOG, entry)
+            for update in contents.updates:
+                self._db.insert(conn, _UPDATES, update)

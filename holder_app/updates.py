@@ -12,6 +12,11 @@ who will not (and why); :func:`send_update` then, for each recipient:
    notice under a consent that is revoked, expired or does not allow updates, even if this
    wallet's view is out of date.
 
+Every delivery is kept in the wallet (:class:`holder_app.records.SentUpdate`) and tracked
+by :func:`refresh_updates`: ``sent`` → ``delivered`` (the operator fetched it, as the
+mailbox reports) → ``applied`` or ``rejected`` (the operator's signed ``mailbox.ack``, read
+from the ledger with its proof and kept as evidence for the audit export).
+
 A consent qualifies when it is active and unexpired, allows updates, and its claims cover
 the kind's claim (a consent for the address covers an address update; one for the age check
 does not). Erasure and stop requests (APPI Art. 35) go to every active consent's operator,
@@ -24,21 +29,22 @@ and their value names the claims the consent shared (``{"claims": [...]}``) unle
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from holder_app.claim_text import dotted
-from holder_app.records import ClaimPath, Consent
+from holder_app.records import ClaimPath, Consent, SentUpdate
 from holder_app.wallet import Wallet
 from identity.credentials.updates import UpdateKind, new_customer_update, seal_update, sign_update
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.did.did_key import did_key_from_public_key
 from identity.did.document import key_agreement_key
-from identity.errors import AkashiError, NotFound, PolicyError
+from identity.errors import AkashiError, NotFound, PolicyError, ProofMismatch
 from identity.jose.jws import parse_compact_unverified
-from identity.ledger.envelope import sign_envelope
+from identity.ledger.envelope import sign_envelope, split_signer
 from identity.protocols.dcql import path_within
 
 __all__ = [
@@ -48,8 +54,12 @@ __all__ = [
     "UpdatePlan",
     "plan_update",
     "recipients_text",
+    "refresh_updates",
     "send_update",
 ]
+
+#: DID resolutions in flight at once while preparing a fan-out.
+RESOLVERS = 8
 
 #: The kinds that are APPI Art. 35 requests (stop using, erase), not changes of data.
 APPI_KINDS = frozenset({"erasure", "stop"})
@@ -127,68 +137,156 @@ def plan_update(wallet: Wallet, kind: UpdateKind, verifiers: Collection[str] | N
 def send_update(
     wallet: Wallet, plan: UpdatePlan, value: Any, effective_date: date, *, attestation: str | None = None
 ) -> list[Delivery]:
-    """Post the update to every recipient of ``plan`` (steps 1-3); one :class:`Delivery` each.
-    A refusal for one operator (e.g. the ledger finds its consent revoked) does not stop the
-    others; every outcome is logged, with the claim names only. For an erasure or stop
-    request, ``value`` None means the claims each consent shared."""
-    deliveries = []
+    """Post the update to every recipient of ``plan`` (steps 1-3); one :class:`Delivery` each,
+    and one :class:`SentUpdate` kept in the wallet each (one batch), ``sent`` or ``failed``.
+    The operators' DIDs are resolved concurrently and every notice goes to the mailbox in one
+    request (the node appends them in one transaction, and still judges each by the rules),
+    so a fan-out to a hundred operators costs one ledger commit, not a hundred. A refusal for
+    one operator (e.g. the ledger finds its consent revoked) does not stop the others; every
+    outcome is logged, with the claim names only. For an erasure or stop request, ``value``
+    None means the claims each consent shared."""
+    batch, new_id = wallet.store.new_update_ids()
+    now = int(wallet.clock())
+    keys = _pairwise_keys(wallet)
+    documents = _resolve_all(wallet, {consent.verifier for consent in plan.recipients})
+    records: list[SentUpdate] = []
+    prepared: list[tuple[int, _Prepared]] = []
     for consent in plan.recipients:
+        record = SentUpdate(
+            new_id(), batch, plan.kind, value, effective_date.isoformat(), consent.id, consent.digest,
+            consent.verifier, _claims_of(plan.kind, consent), now, "failed",
+        )  # fmt: skip
         try:
-            deliveries.append(_send_one(wallet, consent, plan.kind, value, effective_date, attestation))
+            if plan.kind in APPI_KINDS and value is None:
+                record = replace(record, value=_shared_claims(consent))
+            prepared.append((len(records), _prepare(wallet, consent, record, effective_date, attestation,
+                                                    keys, documents)))  # fmt: skip
         except AkashiError as error:
-            deliveries.append(Delivery(consent.id, consent.verifier, None, None, None, error.message))
-            wallet.store.log(
-                "update", outcome="failed", counterpart=consent.verifier,
-                claims=list(CLAIMS_OF_KIND.get(plan.kind, ())), reason=f"{plan.kind}: {error.message}",
+            record = replace(record, reason=error.message)
+        records.append(record)
+    items = [(item.notice, item.ciphertext) for _, item in prepared]
+    try:
+        posted = wallet.ledger.send_updates(items) if items else []
+    except AkashiError as error:  # the mailbox could not be reached, or answered nonsense
+        posted = [error] * len(prepared)
+    for (number, item), result in zip(prepared, posted, strict=True):
+        if isinstance(result, AkashiError):
+            records[number] = replace(records[number], reason=result.message)
+        else:
+            records[number] = replace(
+                records[number], status="sent", update_id=item.update_id, notice=result.id,
+                notice_anchor=wallet.receipt_evidence(item.notice, result.receipt),
             )  # fmt: skip
-    return deliveries
+    wallet.store.add_updates(records)  # with their log lines, in one transaction
+    return [_delivery(record) for record in records]
 
 
-def _pairwise_key(wallet: Wallet, consent: Consent) -> Ed25519PrivateKey:
-    holder = parse_compact_unverified(consent.receipt).payload_json().get("holder")
-    for stored in wallet.store.keys("holder", active_only=False):
-        if did_key_from_public_key(stored.key.public_key) == holder:
-            return stored.key
-    raise NotFound("the key that signed this consent is not in the wallet")
+def _delivery(record: SentUpdate) -> Delivery:
+    index = None if record.notice_anchor is None else record.notice_anchor["index"]
+    error = record.reason if record.status == "failed" else None
+    return Delivery(record.consent_id, record.verifier, record.update_id, record.notice, index, error)
 
 
-def _send_one(
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One operator's sealed update and its signed notice, ready to post."""
+
+    update_id: str
+    notice: dict[str, Any]
+    ciphertext: bytes
+
+
+def _claims_of(kind: str, consent: Consent) -> tuple[ClaimPath, ...]:
+    """The claims an update of ``kind`` concerns: the changed ones, or for an APPI request
+    every claim the consent shared."""
+    return tuple(consent.claims) if kind in APPI_KINDS else CLAIMS_OF_KIND.get(kind, ())
+
+
+def _pairwise_keys(wallet: Wallet) -> dict[str, Ed25519PrivateKey]:
+    """Every holder key of the wallet (retired ones too), by its did:key."""
+    stored = wallet.store.keys("holder", active_only=False)
+    return {did_key_from_public_key(k.key.public_key): k.key for k in stored}
+
+
+def _resolve_all(wallet: Wallet, dids: set[str]) -> dict[str, dict[str, Any] | AkashiError]:
+    """Each operator's current DID document from its proven key events, or why not; a few
+    at a time (each is a round trip to the node and a replay of the key events)."""
+
+    def resolve(did: str) -> dict[str, Any] | AkashiError:
+        try:
+            document = wallet.ledger.resolve_did(did).document
+        except AkashiError as error:
+            return error
+        return document if document is not None else PolicyError(f"{did} is deactivated on the ledger")
+
+    ordered = sorted(dids)
+    with ThreadPoolExecutor(max_workers=min(RESOLVERS, len(ordered) or 1)) as pool:
+        return dict(zip(ordered, pool.map(resolve, ordered), strict=True))
+
+
+def _prepare(
     wallet: Wallet,
     consent: Consent,
-    kind: UpdateKind,
-    value: Any,
+    record: SentUpdate,
     effective_date: date,
     attestation: str | None,
-) -> Delivery:
-    key = _pairwise_key(wallet, consent)
-    now = int(wallet.clock())
-    if kind in APPI_KINDS and value is None:
-        value = _shared_claims(consent)
+    keys: Mapping[str, Ed25519PrivateKey],
+    documents: Mapping[str, dict[str, Any] | AkashiError],
+) -> _Prepared:
+    holder = parse_compact_unverified(consent.receipt).payload_json().get("holder")
+    key = keys.get(str(holder))
+    if key is None:
+        raise NotFound("the key that signed this consent is not in the wallet")
+    document = documents[consent.verifier]
+    if isinstance(document, AkashiError):
+        raise document
+    kind = cast(UpdateKind, record.kind)
     update = new_customer_update(
-        key.public_key, kind=kind, value=value, effective_date=effective_date,
-        issued_at=now, recipient=consent.verifier, consent_digest=consent.digest,
+        key.public_key, kind=kind, value=record.value, effective_date=effective_date,
+        issued_at=record.sent_at, recipient=consent.verifier, consent_digest=consent.digest,
         attestation=attestation, random=wallet.random,
     )  # fmt: skip
-    resolved = wallet.ledger.resolve_did(consent.verifier)
-    if resolved.document is None:
-        raise PolicyError(f"{consent.verifier} is deactivated on the ledger")
-    sealed = seal_update(sign_update(update, key), key_agreement_key(resolved.document))
-    holder = did_key_from_public_key(key.public_key)
+    sealed = seal_update(sign_update(update, key), key_agreement_key(document))
     body = {
         "consent": consent.digest,
         "recipient": consent.verifier,
         "ciphertext_digest": sealed.digest,
-        "sent_at": now,
+        "sent_at": record.sent_at,
     }
     if kind in APPI_KINDS:
         body["purpose"] = "appi-request"
-    notice = sign_envelope("mailbox.notice", body, f"{holder}#{holder.removeprefix('did:key:')}", key)
-    posted = wallet.ledger.send_update(notice, sealed.ciphertext)
-    wallet.store.log(
-        "update", outcome="completed", counterpart=consent.verifier,
-        claims=list(CLAIMS_OF_KIND.get(kind, ())), reason=f"{kind} sent (update {update.update_id})",
-    )  # fmt: skip
-    return Delivery(consent.id, consent.verifier, update.update_id, posted.id, posted.receipt.index)
+    notice = sign_envelope("mailbox.notice", body, f"{holder}#{str(holder).removeprefix('did:key:')}", key)
+    return _Prepared(update.update_id, dict(notice), sealed.ciphertext)
+
+
+def refresh_updates(wallet: Wallet) -> list[SentUpdate]:
+    """Ask the ledger where every unsettled update stands, keep what changed, and return all
+    updates, oldest first. An acknowledgement is taken only as a proven ``mailbox.ack`` of
+    the update's own notice, signed by the operator it was sent to (whose signature the
+    ledger's rules checked when they accepted it); its evidence is kept for the audit export.
+    ``delivered`` is the mailbox's word (it saw the operator fetch it), not proven."""
+    for update in wallet.store.updates():
+        if update.settled or update.notice is None:
+            continue
+        proven = wallet.ledger.notice(update.notice)
+        record = proven.record
+        if (record.recipient, record.consent) != (update.verifier, update.consent_digest):
+            raise ProofMismatch("the ledger's notice names another operator or consent than was sent")
+        changed = update
+        if record.ack_status is not None and record.acked_at is not None:
+            envelope = proven.entry.envelope
+            if split_signer(envelope["signer"])[0] != update.verifier:
+                raise ProofMismatch("the acknowledgement is not signed by the operator")
+            changed = replace(
+                update, status=cast(Any, record.ack_status), acked_at=record.acked_at,
+                reason=envelope["body"].get("reason"), ack_anchor=wallet.evidence(proven.entry),
+                delivered_at=update.delivered_at or proven.delivered_at or record.acked_at,
+            )  # fmt: skip
+        elif proven.delivered_at is not None and update.status == "sent":
+            changed = replace(update, status="delivered", delivered_at=proven.delivered_at)
+        if changed != update:
+            wallet.store.save_update(changed)
+    return wallet.store.updates()
 
 
 def _shared_claims(consent: Consent) -> dict[str, list[str]]:

@@ -85,7 +85,7 @@ from identity.protocols.oid4vp import (
     request_object_kid_unverified,
     verify_request_object,
 )
-from registry.client import ProvenEntry, RegistryClient
+from registry.client import ProvenEntry, Receipt, RegistryClient
 
 __all__ = ["Approval", "PresentationRequest", "RequestedClaim", "Wallet", "create_wallet"]
 
@@ -334,7 +334,7 @@ class Wallet:
         anchored = self.ledger.attestation(digest)  # proven under a cosigned checkpoint
         if anchored.record.issuer != issuer or anchored.entry is None:
             raise BindingError("the credential's anchor on the ledger names another issuer")
-        return NewCopy(sd_jwt, key_id, digest, self._evidence(anchored.entry))
+        return NewCopy(sd_jwt, key_id, digest, self.evidence(anchored.entry))
 
     # ------------------------------------------------------------------ presentation
 
@@ -507,7 +507,7 @@ class Wallet:
             signer = f"{holder_did}#{holder_did.removeprefix('did:key:')}"
             grant = sign_envelope("consent.grant", consent_grant_body(receipt_token, receipt), signer, holder)
             submitted = self.ledger.submit(grant)
-            evidence = self._evidence(self.ledger.entry(submitted.index))
+            evidence = self.evidence(self.ledger.entry(submitted.index))
             consent = self.store.add_consent(
                 receipt=receipt_token,
                 digest=consent_digest(receipt_token),
@@ -564,15 +564,16 @@ class Wallet:
             "consent.revoke", {"receipt_digest": consent.digest, "revoked_at": now}, signer, key
         )
         submitted = self.ledger.submit(envelope)
-        evidence = self._evidence(self.ledger.entry(submitted.index))
+        evidence = self.evidence(self.ledger.entry(submitted.index))
         revoked = self.store.revoke_consent(consent_id, at=now, anchor=evidence)
         self.store.log("revocation", outcome="completed", counterpart=consent.verifier, claims=consent.claims)
         return revoked
 
     # ------------------------------------------------------------------ plumbing
 
-    def _evidence(self, entry: ProvenEntry) -> dict[str, Any]:
-        """The entry, its inclusion proof and the cosigned checkpoint note it leads to."""
+    def evidence(self, entry: ProvenEntry) -> dict[str, Any]:
+        """The entry, its inclusion proof and the cosigned checkpoint note it leads to (the
+        ledger evidence kept with a record and exported in the audit record)."""
         last = self.ledger.last_checkpoint
         if last is None or last.checkpoint != entry.checkpoint:
             entry = self.ledger.entry(entry.index)
@@ -585,6 +586,19 @@ class Wallet:
             "leaf_hash": b64url_encode(entry.leaf_hash),
             "inclusion_proof": entry.proof.to_json(),
             "checkpoint": last.note,
+        }
+
+    def receipt_evidence(self, envelope: Mapping[str, Any], receipt: Receipt) -> dict[str, Any]:
+        """:meth:`evidence` for an entry this wallet just submitted, from its proven receipt
+        (no second read of the ledger); from the ledger if the receipt carries no proof."""
+        if receipt.proof is None or receipt.checkpoint is None:
+            return self.evidence(self.ledger.entry(receipt.index))
+        return {
+            "index": receipt.index,
+            "entry": dict(envelope),
+            "leaf_hash": b64url_encode(receipt.leaf_hash),
+            "inclusion_proof": receipt.proof.to_json(),
+            "checkpoint": receipt.checkpoint.note,
         }
 
     def _get(self, url: str) -> httpx.Response:

@@ -225,6 +225,11 @@ def create_app(
     async def consent(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(queries.consent, node, request.path_params["digest"]))
 
+    async def notice(request: Request) -> Response:
+        # no-store: the mailbox part changes without a new entry (a fetch marks a delivery)
+        answer = await run_in_threadpool(queries.notice, node, request.path_params["digest"])
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
     async def members(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(queries.members, node))
 
@@ -241,6 +246,7 @@ def create_app(
         Route("/dids/{did}", guarded(did), methods=["GET"]),
         Route("/attestations/{digest}", guarded(attestation), methods=["GET"]),
         Route("/consents/{digest}", guarded(consent), methods=["GET"]),
+        Route("/notices/{digest}", guarded(notice), methods=["GET"]),
         Route("/members", guarded(members), methods=["GET"]),
         Route("/members/{did}", guarded(member), methods=["GET"]),
         *mailbox_routes(mailbox or Mailbox(node), guarded=guarded, read_body=read_body),

@@ -75,15 +75,27 @@ from registry.mailbox_client import (
     parse_cursor,
     signed_fetch_headers,
 )
-from registry.state import ATTESTATION, CONSENT, MEMBER, RECORD_SCHEMAS, Attestation, Consent, Member
+from registry.state import (
+    ATTESTATION,
+    CONSENT,
+    MEMBER,
+    NOTICE,
+    RECORD_SCHEMAS,
+    Attestation,
+    Consent,
+    Member,
+    Notice,
+)
 
 __all__ = [
-    "Attestation", "ClientTrust", "Consent", "MailboxMessage", "MailboxReceipt", "Member", "Proven",
-    "ProvenEntry", "Receipt", "RegistryClient", "ResolvedDid", "VerifiedCheckpoint", "error_from_problem",
-    "mailbox_ack_entry",
+    "Attestation", "ClientTrust", "Consent", "MailboxMessage", "MailboxReceipt", "Member", "Notice", "Proven",
+    "ProvenEntry", "ProvenNotice", "Receipt", "RegistryClient", "ResolvedDid", "VerifiedCheckpoint",
+    "error_from_problem", "mailbox_ack_entry",
 ]
 
 R = TypeVar("R")
+#: Most messages in one mailbox post (the node's ``registry.mailbox.MAX_BATCH``).
+MAILBOX_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +227,28 @@ class Proven(Generic[R]):
     entry: ProvenEntry | None
 
 
+@dataclass(frozen=True, slots=True)
+class ProvenNotice:
+    """A mailbox notice as the sender follows it: the record and the proven entry that last
+    changed it (the ``mailbox.notice``, or once acknowledged the recipient's ``mailbox.ack``),
+    both checked (rule 6); and, unproven, the node's word on the ciphertext: ``held`` (the
+    node still keeps it) and ``delivered_at`` (when the node first served it to the
+    recipient; None if not yet, or no longer held)."""
+
+    record: Notice
+    entry: ProvenEntry
+    held: bool
+    delivered_at: int | None
+
+    @property
+    def reason(self) -> str | None:
+        """The recipient's reason code for a rejected update (from its proven ack), else None."""
+        if self.entry.envelope["type"] != "mailbox.ack":
+            return None
+        reason: str | None = self.entry.envelope["body"].get("reason")
+        return reason
+
+
 def _subclasses(cls: type[AkashiError]) -> list[type[AkashiError]]:
     return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
 
@@ -241,6 +275,20 @@ def _get(obj: Mapping[str, Any], name: str, kind: type[Any] | tuple[type[Any], .
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise MalformedInput(f"the registry's answer has no valid {name!r}")
     return value
+
+
+def _delivery(obj: Mapping[str, Any]) -> tuple[bool, int | None]:
+    """``(held, delivered_at)`` of a notice answer's ``mailbox`` object (shape only: the node's
+    word, which nothing proves)."""
+    held = _get(obj, "held", bool)
+    if "delivered_at" not in obj:
+        raise MalformedInput("the registry's answer has no valid 'delivered_at'")
+    delivered_at = obj["delivered_at"]
+    if delivered_at is not None:
+        delivered_at = _get(obj, "delivered_at", int)
+        if delivered_at < 0:
+            raise MalformedInput("the registry's answer has no valid 'delivered_at'")
+    return held, delivered_at
 
 
 def _mismatch(what: str) -> ProofMismatch:
@@ -551,7 +599,10 @@ class RegistryClient:
         return ResolvedDid(did, document, state, events)
 
     def _record(self, kind: str, path: str) -> tuple[dict[str, Any], ProvenEntry | None]:
-        answer = self._json("GET", path)
+        return self._record_in(kind, self._json("GET", path))
+
+    def _record_in(self, kind: str, answer: Mapping[str, Any]) -> tuple[dict[str, Any], ProvenEntry | None]:
+        """The record of ``kind`` in a lookup answer (schema-checked), and its entry proven (3-4)."""
         record = _get(answer, kind, dict)
         validate(record, RECORD_SCHEMAS[kind])
         head = self._answer_checkpoint(_get(answer, "checkpoint", str))
@@ -594,6 +645,31 @@ class RegistryClient:
         if not (agrees and same_consent):
             raise _mismatch("the consent record differs from its entry")
         return Proven(consent, entry)
+
+    def notice(self, digest: str) -> ProvenNotice:
+        """A mailbox notice by its entry digest, agreeing with its proven ``mailbox.notice`` or,
+        once acknowledged, with the recipient's proven ``mailbox.ack`` (rule 6); with the node's
+        unproven ``held`` and ``delivered_at`` (:class:`ProvenNotice`)."""
+        answer = self._json("GET", "/notices/" + quote(digest, safe=""))
+        record, proven = self._record_in(NOTICE, answer)
+        notice = Notice.from_json(record)
+        held, delivered_at = _delivery(_get(answer, "mailbox", dict))
+        if notice.digest != digest:
+            raise _mismatch(f"asked for notice {digest}, got another")
+        if notice.ack_status is None:
+            entry, body = self._changed_by(proven, {"mailbox.notice"}, "notice")
+            sent = {f: getattr(notice, f) for f in ("recipient", "consent", "ciphertext_digest", "sent_at")}
+            # The entry digest ties the entry to the notice asked for; its body, to the record.
+            same_notice = b64url_encode(entry_digest(entry.envelope)) == digest
+            agrees = same_notice and {f: body.get(f) for f in sent} == sent
+        else:
+            entry, body = self._changed_by(proven, {"mailbox.ack"}, "acknowledged notice")
+            signer = split_signer(entry.envelope["signer"])[0]
+            acked = (body["notice"], body["status"], body["acked_at"], signer)
+            agrees = acked == (digest, notice.ack_status, notice.acked_at, notice.recipient)
+        if not agrees:
+            raise _mismatch("the notice record differs from its entry")
+        return ProvenNotice(notice, entry, held, delivered_at)
 
     def member(self, did: str) -> Proven[Member]:
         """A trust-registry member, agreeing with its proven member entry or the genesis (rule 6)."""
@@ -647,6 +723,64 @@ class RegistryClient:
         if prove:
             receipt = self._prove_receipts([receipt])[0]
         return MailboxReceipt(answer["id"], answer["held"], receipt)
+
+    def send_updates(
+        self, items: Sequence[tuple[Mapping[str, Any], bytes]], *, prove: bool = True
+    ) -> list[MailboxReceipt | AkashiError]:
+        """Post sealed updates with their signed notices in batches of up to 100 (one holder's
+        update fanned out to many operators: one ledger commit per batch); for each, in order,
+        its receipt or why the node refused it (e.g. :class:`RejectedByRules`). With ``prove``,
+        each notice is shown included in a trusted checkpoint (from the proofs the node sends
+        with its answer, or fetched)."""
+        outcomes: list[MailboxReceipt | AkashiError] = []
+        for start in range(0, len(items), MAILBOX_BATCH):
+            outcomes += self._send_batch(items[start : start + MAILBOX_BATCH], prove=prove)
+        return outcomes
+
+    def _send_batch(
+        self, items: Sequence[tuple[Mapping[str, Any], bytes]], *, prove: bool
+    ) -> list[MailboxReceipt | AkashiError]:
+        leaves = [entry_bytes(notice) for notice, _ in items]
+        messages = [
+            b'{"notice":' + leaf + b',"ciphertext":"' + b64url_encode(ciphertext).encode("ascii") + b'"}'
+            for leaf, (_, ciphertext) in zip(leaves, items, strict=True)
+        ]
+        answer = self._json(
+            "POST", "/mailbox/messages", content=b'{"messages":[' + b",".join(messages) + b"]}",
+            headers={"content-type": "application/json"}, params={"prove": "true"} if prove else None,
+        )  # fmt: skip
+        validate(answer, "mailbox-post-batch-response")
+        results = answer["results"]
+        if len(results) != len(items):
+            raise MalformedInput("the mailbox answered a batch with the wrong number of results")
+        outcomes: list[Receipt | AkashiError] = []
+        ids: list[str | None] = []
+        for result, leaf, (notice, _) in zip(results, leaves, items, strict=True):
+            if "problem" in result:
+                outcomes.append(error_from_problem(result["problem"]))
+                ids.append(None)
+                continue
+            posted = result["posted"]
+            if posted["id"] != b64url_encode(entry_digest(notice)):
+                raise _mismatch("the mailbox answered for another notice")
+            outcomes.append(self._receipt(posted, leaf_hash(leaf)))
+            ids.append(posted["id"])
+        if prove and any(isinstance(o, Receipt) for o in outcomes):
+            shaped = [{"accepted": {"inclusion_proof": r.get("inclusion_proof")}} for r in results]
+            inline = None
+            if isinstance(answer.get("checkpoint"), str) and all(
+                r.get("inclusion_proof") is not None for r in results if "posted" in r
+            ):
+                inline = self._inline_proofs(answer, shaped, outcomes)
+            if inline is None:
+                proven = iter(self._prove_receipts([o for o in outcomes if isinstance(o, Receipt)]))
+                inline = [next(proven) if isinstance(o, Receipt) else o for o in outcomes]
+            outcomes = inline
+        return [
+            MailboxReceipt(str(message_id), result["posted"]["held"], outcome)
+            if isinstance(outcome, Receipt) else outcome
+            for outcome, message_id, result in zip(outcomes, ids, results, strict=True)
+        ]  # fmt: skip
 
     def fetch_messages(
         self,

@@ -20,10 +20,20 @@ Posting (``POST /mailbox/messages``, :meth:`Mailbox.post`), in order:
    retention passed (checked in the storing transaction). ``held`` in the answer says
    whether the mailbox holds it now.
 
+A batch (``{"messages": [...]}``, up to :data:`MAX_BATCH`, :meth:`Mailbox.post_batch`) —
+one holder's update fanned out to many operators — goes through the same rules message by
+message, with every notice appended in one transaction: one outcome each, a refusal of one
+not affecting the others.
+
 Fetching (``GET /mailbox/messages``, :meth:`Mailbox.fetch`) is for the recipient alone,
 authenticated by an RFC 9421 signature (:mod:`registry.mailbox_auth`); it pages through
 the recipient's messages by an opaque cursor, so a recipient that passes back the cursor
-it was given receives each message once, however long it was away.
+it was given receives each message once, however long it was away. The first time a
+message is served, the node notes the time on its clock as the message's ``delivered_at``
+(a later fetch of the same message leaves it); ``GET /notices/{digest}`` shows it to the
+sender beside the notice's proven state. That is the node's word: it says the node handed
+the message out, not that the recipient received or read it; only the ``mailbox.ack`` on
+the ledger proves that the recipient dealt with it.
 
 Deleting: the ciphertext goes in the transaction that appends the notice's
 ``mailbox.ack`` (sent through ``/entries``: the ack is a ledger entry signed by the
@@ -51,9 +61,12 @@ from registry.mailbox_store import MailboxRow, StoredMessage
 from registry.node import Accepted, Node
 from registry.state import get_consent, get_notice
 
-__all__ = ["REQUEST_SCHEMA", "Mailbox", "Page", "Posted"]
+__all__ = ["BATCH_SCHEMA", "MAX_BATCH", "REQUEST_SCHEMA", "Mailbox", "Page", "Posted"]
 
 REQUEST_SCHEMA = "mailbox-post-request"
+BATCH_SCHEMA = "mailbox-post-batch-request"
+#: Most messages one batch post holds (a fan-out to more operators takes several posts).
+MAX_BATCH = 100
 #: Purges run at most this often (seconds of the node's clock); expired messages are never served.
 PURGE_INTERVAL = 60
 
@@ -124,23 +137,79 @@ class Mailbox:
         """The largest post body: the base64url ciphertext and an entry, with room for JSON."""
         return -(-self.config.mailbox_max_ciphertext * 4 // 3) + self.config.max_entry_bytes + 1024
 
+    @property
+    def batch_body_limit(self) -> int:
+        """The largest batch post body: one message at most, or the node's body limit."""
+        return max(self.body_limit, self.config.max_body_bytes)
+
     # ------------------------------------------------------------------ posting
 
-    def post(self, body: bytes) -> Posted:
-        """Rules 1-4 of the module docstring for one post body."""
+    def receive(self, body: bytes) -> Posted | list[Posted | AkashiError]:
+        """A post body: one message (:meth:`post`) or a batch (:meth:`post_batch`)."""
         document = loads_object(body, what="request body")  # 1
+        if set(document) == {"messages"}:
+            return self.post_batch(document)
+        return self.post(document)
+
+    def post(self, body: bytes | Mapping[str, Any]) -> Posted:
+        """Rules 1-4 of the module docstring for one post body."""
+        document = loads_object(body, what="request body") if isinstance(body, bytes) else body  # 1
         validate(document, REQUEST_SCHEMA)
-        notice: dict[str, Any] = document["notice"]
-        ciphertext = b64url_decode(document["ciphertext"], what="ciphertext")
+        notice, ciphertext = self._checked_message(document)
+        self.purge_due()
+        (outcome,) = self.node.submit([notice], ciphertexts=[ciphertext])  # 3
+        if isinstance(outcome, AkashiError):
+            raise outcome
+        return self._posted(notice, ciphertext, outcome)
+
+    def post_batch(self, body: bytes | Mapping[str, Any]) -> list[Posted | AkashiError]:
+        """Rules 1-4 for each message of a batch body (``{"messages": [...]}``, at most
+        :data:`MAX_BATCH` of them): one append of every notice, in one transaction, each still
+        judged by the rules on its own; one outcome per message, in order. A message whose
+        ciphertext is too large or does not hash to its notice's digest is refused alone."""
+        document = loads_object(body, what="request body") if isinstance(body, bytes) else body  # 1
+        validate(document, BATCH_SCHEMA)
+        outcomes: list[Posted | AkashiError | None] = []
+        notices: list[dict[str, Any]] = []
+        ciphertexts: list[bytes] = []
+        for message in document["messages"]:
+            try:
+                notice, ciphertext = self._checked_message(message)
+            except AkashiError as error:
+                outcomes.append(error)
+                continue
+            outcomes.append(None)
+            notices.append(notice)
+            ciphertexts.append(ciphertext)
+        self.purge_due()
+        submitted = self.node.submit(notices, ciphertexts=ciphertexts) if notices else []  # 3
+        appended = iter(zip(notices, ciphertexts, submitted, strict=True))
+        results: list[Posted | AkashiError] = []
+        for outcome in outcomes:
+            if outcome is not None:
+                results.append(outcome)
+                continue
+            notice, ciphertext, accepted = next(appended)
+            if isinstance(accepted, AkashiError):
+                results.append(accepted)
+            else:
+                results.append(self._posted(notice, ciphertext, accepted))
+        return results
+
+    def _checked_message(self, message: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """Rules 1-2 for one schema-valid message: its notice and ciphertext."""
+        notice: dict[str, Any] = message["notice"]
+        ciphertext = b64url_decode(message["ciphertext"], what="ciphertext")
         if not 0 < len(ciphertext) <= self.config.mailbox_max_ciphertext:
             raise MalformedInput(f"a ciphertext is 1 to {self.config.mailbox_max_ciphertext} bytes")
         expected = notice["body"]["ciphertext_digest"]
         if not hmac.compare_digest(b64url_encode(sha256(ciphertext)), expected):  # 2
             raise ProofMismatch("the ciphertext does not hash to the notice's ciphertext_digest")
-        self.purge_due()
-        (outcome,) = self.node.submit([notice], ciphertexts=[ciphertext])  # 3
-        if isinstance(outcome, AkashiError):
-            raise outcome
+        return notice, ciphertext
+
+    def _posted(self, notice: dict[str, Any], ciphertext: bytes, outcome: Accepted) -> Posted:
+        """Rule 4 for an accepted notice: a new one's ciphertext is stored with it; a duplicate's
+        is stored now if it may still be delivered."""
         key, fields = b64url_encode(entry_digest(notice)), notice["body"]
         if not outcome.duplicate:
             return Posted(key, fields["recipient"], outcome, held=True)
@@ -186,15 +255,19 @@ class Mailbox:
         )
 
     def fetch(self, recipient: str, after: int) -> Page:
-        """``recipient``'s messages past cursor ``after`` (a page of them)."""
+        """``recipient``'s messages past cursor ``after`` (a page of them), each marked
+        delivered now unless it was before."""
         self.purge_due()
+        now = self.now()
         messages = self.store.page(
             recipient,
             after=after,
-            sent_after=self.now() - self.config.mailbox_retention,
+            sent_after=now - self.config.mailbox_retention,
             limit=self.config.mailbox_page,
             max_bytes=self.config.max_body_bytes,
         )
+        if messages:  # an empty page (most long-poll rounds) writes nothing
+            self.store.mark_delivered([m.notice for m in messages], now)
         return Page(messages, messages[-1].seq if messages else after)
 
     # ------------------------------------------------------------------ retention

@@ -15,14 +15,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from identity.errors import MalformedInput
-from registry.mailbox import Mailbox, Page
+from identity.errors import AkashiError, MalformedInput, problem_document
+from identity.ledger.proofs import InclusionProof
+from registry.mailbox import Mailbox, Page, Posted
 
 __all__ = ["Doorbell", "TooManyWaiters", "mailbox_routes"]
 
@@ -98,6 +100,22 @@ def _headers(request: Request) -> dict[str, str]:
     return {name: ", ".join(request.headers.getlist(name)) for name in request.headers}
 
 
+def _prove_posted(mailbox: Mailbox, outcomes: list[Posted | AkashiError], answer: dict[str, Any]) -> None:
+    """Add the latest checkpoint and an inclusion proof under it for every posted notice, so
+    the sender needs no more round trips to hold its proofs."""
+    node = mailbox.node
+    latest = node.latest_checkpoint()
+    answer["checkpoint"] = latest.text
+    proven = [
+        (outcome, result)
+        for outcome, result in zip(outcomes, answer["results"], strict=True)
+        if isinstance(outcome, Posted) and outcome.accepted.index < latest.size
+    ]
+    paths = node.inclusion_proofs([outcome.accepted.index for outcome, _ in proven], latest.size)
+    for (outcome, result), path in zip(proven, paths, strict=True):
+        result["inclusion_proof"] = InclusionProof(outcome.accepted.index, latest.size, tuple(path)).to_json()
+
+
 def mailbox_routes(
     mailbox: Mailbox,
     *,
@@ -109,11 +127,23 @@ def mailbox_routes(
     doorbell = Doorbell(config.mailbox_max_waiters, config.mailbox_max_waiters_per_recipient)
 
     async def post(request: Request) -> Response:
-        body = await read_body(request, mailbox.body_limit)
-        posted = await run_in_threadpool(mailbox.post, body)
-        if posted.held:
-            doorbell.ring(posted.recipient)
-        return JSONResponse(posted.to_json(), status_code=200 if posted.accepted.duplicate else 201)
+        body = await read_body(request, mailbox.batch_body_limit)
+        received = await run_in_threadpool(mailbox.receive, body)
+        if isinstance(received, Posted):
+            if received.held:
+                doorbell.ring(received.recipient)
+            return JSONResponse(received.to_json(), status_code=200 if received.accepted.duplicate else 201)
+        answer: dict[str, Any] = {"results": []}
+        for outcome in received:
+            if isinstance(outcome, Posted):
+                if outcome.held:
+                    doorbell.ring(outcome.recipient)
+                answer["results"].append({"posted": outcome.to_json()})
+            else:
+                answer["results"].append({"problem": problem_document(outcome)})
+        if request.query_params.get("prove") == "true":
+            await run_in_threadpool(_prove_posted, mailbox, received, answer)
+        return JSONResponse(answer)
 
     async def fetch(request: Request) -> Response:
         after = _query_int(request, "after", 0)

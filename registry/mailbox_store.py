@@ -14,6 +14,13 @@ or the revocation of its consent, or when the retention has passed
 ``seq`` (AUTOINCREMENT: never reused, and assigned in commit order because every write
 holds SQLite's write lock) is the recipients' cursor: a message is served once to a
 recipient that passes back the cursor it was given.
+
+``delivered_at`` is the node's time when the recipient was first served the message
+(:meth:`SqliteMailboxStore.mark_delivered`), NULL until then; a later fetch of the same
+message does not move it. It is the node's word, not something the ledger proves, and it
+goes with the ciphertext: once the row is deleted (ack, revocation, retention) the node
+no longer knows it. Databases created before the column existed gain it when the store
+opens (:func:`upgrade_mailbox_schema`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ __all__ = [
     "SqliteMailboxStore",
     "StoredMessage",
     "mailbox_changes",
+    "upgrade_mailbox_schema",
     "write_mailbox_changes",
 ]
 
@@ -43,7 +51,8 @@ CREATE TABLE IF NOT EXISTS mailbox (
     consent TEXT NOT NULL,
     notice_index INTEGER NOT NULL,
     sent_at INTEGER NOT NULL,
-    ciphertext BLOB NOT NULL
+    ciphertext BLOB NOT NULL,
+    delivered_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox (recipient, seq);
 CREATE INDEX IF NOT EXISTS mailbox_consent ON mailbox (consent);
@@ -54,6 +63,22 @@ CREATE TABLE IF NOT EXISTS mailbox_seen (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mailbox_seen_expiry ON mailbox_seen (expires_at);
 """
+
+
+def upgrade_mailbox_schema(conn: sqlite3.Connection) -> None:
+    """Give a ``mailbox`` table created before ``delivered_at`` existed that column (NULL:
+    the old messages count as not yet delivered). Run after :data:`MAILBOX_SCHEMA`, on an
+    autocommit connection; the check and the change share one write transaction, so two
+    processes opening the same old file at once do not both add the column."""
+    if _has_column(conn, "mailbox", "delivered_at"):
+        return
+    with _Transaction(conn):
+        if not _has_column(conn, "mailbox", "delivered_at"):
+            conn.execute("ALTER TABLE mailbox ADD COLUMN delivered_at INTEGER")
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +183,27 @@ class SqliteMailboxStore:
         """Whether the mailbox holds the ciphertext of ``notice``."""
         row = self._connect().execute("SELECT 1 FROM mailbox WHERE notice = ?", (notice,)).fetchone()
         return row is not None
+
+    def mark_delivered(self, notices: Sequence[str], at: int) -> None:
+        """Record that the messages of ``notices`` were served to their recipient at ``at``,
+        for those not marked before (the first delivery is the one kept); one transaction."""
+        if not notices:
+            return
+        conn = self._connect()
+        with _Transaction(conn):
+            conn.executemany(
+                "UPDATE mailbox SET delivered_at = ? WHERE notice = ? AND delivered_at IS NULL",
+                [(at, notice) for notice in notices],
+            )
+
+    def delivery(self, notice: str) -> tuple[bool, int | None]:
+        """``(held, delivered_at)`` for ``notice``: whether its ciphertext is held, and when it
+        was first served to the recipient (None if not yet, or if it is no longer held)."""
+        conn = self._connect()
+        row = conn.execute("SELECT delivered_at FROM mailbox WHERE notice = ?", (notice,)).fetchone()
+        if row is None:
+            return False, None
+        return True, None if row[0] is None else int(row[0])
 
     def attach(self, row: MailboxRow, admissible: Callable[[StateReader], bool]) -> bool:
         """Store ``row`` for a notice already on the ledger, if ``admissible`` says so when

@@ -20,6 +20,7 @@ __all__ = [
     "consent",
     "member",
     "members",
+    "notice",
     "read_entry_bundle",
     "read_tile",
     "resolve_did",
@@ -130,6 +131,18 @@ def attestation(node: Node, digest: str) -> dict[str, Any]:
 def consent(node: Node, digest: str) -> dict[str, Any]:
     """A consent by the digest of its signed receipt: granted, expiry, revoked."""
     return _lookup(node, "consent", digest, "consent")
+
+
+def notice(node: Node, digest: str) -> dict[str, Any]:
+    """A mailbox notice by its entry digest, with the entry that last changed it (the
+    ``mailbox.notice``, or once acknowledged the ``mailbox.ack``) and its proof, as for
+    :func:`consent`; and ``mailbox``: whether this node still holds the ciphertext and
+    when it first served it to the recipient. ``mailbox`` is the node's own word, which
+    no proof backs (it is not on the ledger); the ack is what proves the recipient had it."""
+    answer = _lookup(node, "notice", digest, "notice")
+    held, delivered_at = node.storage.mailbox.delivery(digest)
+    answer["mailbox"] = {"held": held, "delivered_at": delivered_at}
+    return answer
 
 
 def member(node: Node, did: str) -> dict[str, Any]:

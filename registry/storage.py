@@ -23,7 +23,13 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from registry.mailbox_store import MAILBOX_SCHEMA, MailboxChange, SqliteMailboxStore, write_mailbox_changes
+from registry.mailbox_store import (
+    MAILBOX_SCHEMA,
+    MailboxChange,
+    SqliteMailboxStore,
+    upgrade_mailbox_schema,
+    write_mailbox_changes,
+)
 
 __all__ = [
     "Batch",
@@ -153,6 +159,7 @@ class SqliteStorage:
         self.mailbox = SqliteMailboxStore(lambda: self._conn)
         db = self.db
         db.conn.executescript(_SCHEMA)
+        upgrade_mailbox_schema(db.conn)  # a file from before the mailbox tracked deliveries
         if db.conn.execute("SELECT value FROM meta WHERE key = 'size'").fetchone() is None:
             db.conn.execute("INSERT INTO meta (key, value) VALUES ('size', '0')")
             db.conn.commit()
