@@ -107,9 +107,6 @@ def _setup(
     """The holder's wallet with one consent (updates allowed, address covered) per operator;
     each operator's did:akashi, its trust-registry membership and each consent's grant on the
     ledger."""
-    from registry.genesis import sign_member_entry
-    from registry.state import Member, Purpose
-
     from holder_app.store import WalletStore
     from holder_app.wallet import Wallet, create_wallet
     from identity.credentials.consent import (
@@ -122,6 +119,8 @@ def _setup(
     from identity.crypto.passphrase import TEST_PARAMS
     from identity.did.did_key import did_key_from_public_key
     from identity.ledger.envelope import sign_envelope
+    from registry.genesis import sign_member_entry
+    from registry.state import Member, Purpose
     from verifier.identity import create_identity
 
     identities = [create_identity(folder / f"operator-{i}")[0] for i in range(operators)]
@@ -129,7 +128,7 @@ def _setup(
     _submit_all(ledger, [identity.did_create_entry() for identity in identities])
     purpose = Purpose("customer-records", "keep the customer record current", (ADDRESS_PATH,))
     members = [
-        Member(identity.did, "verifier", f"ベンチ事業者{i}株式会社", _corporate_number(500_000_000_000 + i), 1,
+        Member(identity.did, "verifier", f"ベンチ{i}株式会社", _corporate_number(5 * 10**11 + i), 1,
                purposes=(purpose,))
         for i, identity in enumerate(identities)
     ]  # fmt: skip

@@ -153,7 +153,9 @@ def test_updates_survive_a_backup_and_an_older_backup_or_wallet_still_opens(
     send_address(wallet)
     [sent] = wallet.store.updates()
     wallet.store.export_backup(tmp_path / "backup", PASSPHRASE, params=TEST_PARAMS)
-    with WalletStore.restore(tmp_path / "backup", PASSPHRASE, tmp_path / "restored", params=TEST_PARAMS) as copy:
+    with WalletStore.restore(
+        tmp_path / "backup", PASSPHRASE, tmp_path / "restored", params=TEST_PARAMS
+    ) as copy:
         assert copy.updates() == [sent]
 
     older = wallet.store.contents().to_json()
