@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from identity.crypto.encoding import b64url_encode
+from identity.crypto.strict_json import loads_object
 from identity.errors import AkashiError, MalformedInput, problem_document
 from identity.ledger.proofs import InclusionProof
 from registry.mailbox import Mailbox, Page, Posted
@@ -116,6 +118,25 @@ def _prove_posted(mailbox: Mailbox, outcomes: list[Posted | AkashiError], answer
         result["inclusion_proof"] = InclusionProof(outcome.accepted.index, latest.size, tuple(path)).to_json()
 
 
+def _prove_page(mailbox: Mailbox, answer: dict[str, Any]) -> None:
+    """Add to a page the latest checkpoint and, for each message, its notice entry with an
+    inclusion proof under it: the recipient checks each message against its notice without
+    another round trip per message."""
+    node = mailbox.node
+    latest = node.latest_checkpoint()
+    answer["checkpoint"] = latest.text
+    shown = [m for m in answer["messages"] if m["notice_index"] < latest.size]
+    paths = node.inclusion_proofs([m["notice_index"] for m in shown], latest.size)
+    for message, path in zip(shown, paths, strict=True):
+        entry = node.entry(message["notice_index"])
+        message["notice"] = {
+            "index": entry.index,
+            "leaf_hash": b64url_encode(entry.leaf_hash),
+            "entry": loads_object(entry.data, what="stored entry"),
+            "inclusion_proof": InclusionProof(entry.index, latest.size, tuple(path)).to_json(),
+        }
+
+
 def mailbox_routes(
     mailbox: Mailbox,
     *,
@@ -171,7 +192,10 @@ def mailbox_routes(
                 media_type="application/problem+json",
                 headers={"Retry-After": "1"},
             )
-        return JSONResponse(page.to_json(), headers={"Cache-Control": "no-store"})
+        answer = page.to_json()
+        if page.messages:
+            await run_in_threadpool(_prove_page, mailbox, answer)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     return [
         Route("/mailbox/messages", guarded(post), methods=["POST"]),
