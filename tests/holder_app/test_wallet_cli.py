@@ -18,6 +18,7 @@ from services_world import PERSONAL, PURPOSES, Services
 from holder_app.cli import PASSPHRASE_VARIABLE, main
 from holder_app.recovery_kit import parse_kit
 from holder_app.store import WalletStore
+from verifier.inbox import receive_updates
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -256,6 +257,19 @@ def test_update_says_who_will_and_will_not_receive_it_then_sends(
     code, out, _ = run(capsys, "history", "--data", data, "--json")
     assert json.loads(out)["history"][-1]["kind"] == "update"
 
+    # The person follows it: sent, then applied once the operator has acknowledged it.
+    code, out, _ = run(capsys, "updates", "--data", data, "--json")
+    [sent] = json.loads(out)["updates"]
+    operator = services.verifier.identity.did
+    assert (sent["kind"], sent["status"], sent["verifier"]) == ("address", "sent", operator)
+    assert sent["legal_name"] and sent["effective_date"] == "2026-12-01"
+    [result] = receive_updates(services.verifier)
+    assert result.status == "applied"
+    code, out, _ = run(capsys, "updates", "--data", data)
+    assert code == 0 and "APPLIED" in out and "address (effective 2026-12-01)" in out
+    code, out, _ = run(capsys, "updates", "--data", data, "--offline", "--json")
+    assert json.loads(out)["updates"][0]["status"] == "applied"
+
 
 def test_request_erasure_reaches_an_operator_after_the_consent_is_revoked(
     services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -278,3 +292,7 @@ def test_request_erasure_reaches_an_operator_after_the_consent_is_revoked(
     assert sent["verifier"] == verifier and sent["error"] is None and sent["notice_index"] is not None
     code, _, err = run(capsys, "request", "--data", data, "stop", "--verifier", "did:akashi:nobody", "--yes")
     assert code == 1 and "no consent" in err
+    receive_updates(services.verifier)
+    code, out, _ = run(capsys, "updates", "--data", data, "--json")
+    [request] = json.loads(out)["updates"]
+    assert (request["kind"], request["status"], request["reason"]) == ("erasure", "applied", None)
