@@ -22,9 +22,13 @@ check fails.
    name, birth date, address or licence number, and it knows her by another pairwise
    DID than the car-sharing operator does.
 6. A tampered and a replayed presentation are refused.
-7. She revokes the car-sharing consent on the ledger; she exports her audit record and
-   it verifies offline; one edited byte is found.
-8. No personal value is in any registry database file.
+7. She moves: one address update, sealed, reaches the car-sharing operator only (the
+   space-sharing one never had her address); it applies it and acknowledges on the
+   ledger; her wallet shows the acknowledgement.
+8. She revokes the car-sharing consent on the ledger; she exports her audit record
+   (the update and its acknowledgement included) and it verifies offline; one edited
+   byte is found.
+9. No personal value (the new address included) is in any registry database file.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from holder_app.audit_events import events_from_store
 from holder_app.recovery import forget_recovery_keys
 from holder_app.recovery_kit import format_kit
 from holder_app.store import WalletStore
+from holder_app.updates import plan_update, recipients_text, refresh_updates, send_update
 from holder_app.wallet import Wallet, create_wallet
 from identity.credentials.sdjwt import present, verify
 from identity.crypto.encoding import b64url_decode, b64url_encode
@@ -72,9 +77,11 @@ from issuer.evidence.testca import (
 from registry.client import ClientTrust, RegistryClient
 from registry.genesis import sign_member_entry
 from registry.state import Member
+from verifier.inbox import receive_updates
 
 #: Values that must never reach a verifier that did not ask for them.
 SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female"]
+NEW_ADDRESS = "大阪府大阪市北区中之島1-3-20"
 
 
 class Narrator:
@@ -339,6 +346,43 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             f"identity verified under {framework}, method {methods[0]}",
         )
 
+        n.title(f"She moves to {NEW_ADDRESS}: one update, to exactly the operators she allowed")
+        plan = plan_update(wallet, "address")
+        for line in recipients_text(plan):
+            n.say(line)
+        n.check(
+            [c.verifier for c in plan.recipients] == [cars.did],
+            f"only {cars.legal_name} will receive it: {spaces.legal_name} never had her address",
+        )
+        [delivery] = send_update(wallet, plan, {"formatted": NEW_ADDRESS}, when.date())
+        n.check(
+            delivery.error is None,
+            f"signed with her pairwise key, sealed to the operator's X25519 key from its DID, posted to the "
+            f"registry's mailbox; the mailbox.notice is at leaf {delivery.notice_index}",
+        )
+        registry_bytes = b"".join(path.read_bytes() for path in registry.database_files)
+        n.check(
+            "中之島".encode() not in registry_bytes,
+            "the registry holds the ciphertext only: her new address appears nowhere in its files",
+        )
+        [received] = receive_updates(cars.verifier)
+        n.check(
+            received.status == "applied" and received.acked,
+            f"{cars.legal_name} fetches its mail (RFC 9421-signed request), opens it, checks her signature "
+            "and the consent, applies it and acknowledges on the ledger (mailbox.ack, signed)",
+        )
+        current = cars.verifier.customers.current_value(car_customer, "address", when.date())
+        n.check(
+            current == {"formatted": NEW_ADDRESS}, f"its customer record now reads {current['formatted']}"
+        )
+        n.check(receive_updates(spaces.verifier) == [], f"{spaces.legal_name}'s mailbox is empty")
+        [tracked] = refresh_updates(wallet)
+        n.check(
+            tracked.status == "applied" and tracked.ack_anchor is not None,
+            f"her wallet shows it: {cars.legal_name} — {tracked.status.upper()}, with the ledger proof of "
+            f"the acknowledgement (leaf {tracked.ack_anchor['index'] if tracked.ack_anchor else '?'})",
+        )
+
         n.title("She revokes the car-sharing consent, and exports her record for an auditor")
         wallet.revoke(consent.id)
         n.check(
@@ -352,7 +396,8 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         report = verify_audit(audit, witness_vkeys=[witness_key], k=1, expected_head=written.head)
         n.check(
             report.ok and report.events == written.events,
-            f"{written.events} events (consents, presentations, the revocation), each with its ledger proof, "
+            f"{written.events} events (consents, presentations, the update and its acknowledgement, the "
+            "revocation), each with its ledger proof, "
             "verified offline with nothing but the log's and the witness's keys",
         )
         edited = workdir / "edited.jsonl"
@@ -375,11 +420,11 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
 
     n.title("Nothing personal is on the ledger")
     stored = b"".join(path.read_bytes() for path in registry.database_files)
-    found = [secret for secret in [*SECRETS, "山田", "301234567890"] if secret.encode() in stored]
+    found = [secret for secret in [*SECRETS, "山田", "301234567890", "中之島"] if secret.encode() in stored]
     n.check(
         not found,
         f"searched every byte of the registry's {len(registry.database_files)} database files: "
-        "no name, birth date, address or serial",
+        "no name, birth date, address (old or new) or serial",
     )
 
     print()
