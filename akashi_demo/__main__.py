@@ -365,9 +365,9 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             "中之島".encode() not in registry_bytes,
             "the registry holds the ciphertext only: her new address appears nowhere in its files",
         )
-        [received] = receive_updates(cars.verifier)
+        [applied] = receive_updates(cars.verifier)
         n.check(
-            received.status == "applied" and received.acked,
+            applied.status == "applied" and applied.acked,
             f"{cars.legal_name} fetches its mail (RFC 9421-signed request), opens it, checks her signature "
             "and the consent, applies it and acknowledges on the ledger (mailbox.ack, signed)",
         )

@@ -20,4 +20,9 @@ def test_demo_tells_the_whole_core_story(capsys: pytest.CaptureFixture[str]) -> 
     assert "different pairwise DIDs" in out
     assert "verified offline with nothing but the log's and the witness's keys" in out
     assert "one edited claim name is found" in out
-    assert "no name, birth date, address or serial" in out
+    assert "no name, birth date, address (old or new) or serial" in out
+    assert "only 株式会社アカシモビリティ will receive it" in out
+    assert "its customer record now reads 大阪府大阪市北区中之島1-3-20" in out
+    assert "株式会社スペースシェア's mailbox is empty" in out
+    assert "her wallet shows it: 株式会社アカシモビリティ — APPLIED" in out
+    assert "the update and its acknowledgement" in out
