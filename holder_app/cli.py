@@ -321,7 +321,8 @@ def _deliver(
             if input(f"{question} [y/N] ").strip().lower() not in {"y", "yes", "はい"}:
                 _emit(args, {"sent": []}, "not sent")
                 return 0
-        deliveries = send_update(wallet, plan, value, effective)
+        attest_with = _newest_kyc(wallet) if getattr(args, "attested", False) else None
+        deliveries = send_update(wallet, plan, value, effective, attest_with=attest_with)
     rows = [
         {"verifier": d.verifier, "consent": d.consent_id, "message": d.message_id,
          "notice_index": d.notice_index, "error": d.error}
@@ -337,11 +338,23 @@ def _deliver(
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    value: dict[str, Any] = {"formatted": args.value}
+    if args.value is None and not args.attested:
+        raise MalformedInput("give the new value, or --attested to take it from your newest KYC credential")
+    value: dict[str, Any] | None = None if args.value is None else {"formatted": args.value}
     if args.kind == "name":
-        family, _, given = args.value.partition(" ")
+        if args.attested:
+            raise MalformedInput("--attested backs an address update only")
+        family, _, given = str(args.value).partition(" ")
         value = {"family_name": family, "given_name": given}
     return _deliver(args, lambda wallet: plan_update(wallet, args.kind), value, "send it to them?", "sent to")
+
+
+def _newest_kyc(wallet: Wallet) -> str:
+    """The id of the newest KYC credential in the wallet (the one a re-check just issued)."""
+    kyc = [c for c in wallet.store.credentials() if c.vct.endswith("/vct/kyc")]
+    if not kyc:
+        raise NotFound("the wallet holds no KYC credential to back the address with")
+    return max(kyc, key=lambda c: c.issued_at).id
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -591,7 +604,11 @@ def _parser() -> argparse.ArgumentParser:
     decision.add_argument("--refuse", action="store_true", help="decline without asking")
     p = command("update", cmd_update, "send a change (e.g. your new address) to the operators you allowed")
     p.add_argument("kind", choices=["address", "name"])
-    p.add_argument("value", help='the new value ("family given" for a name)')
+    p.add_argument("value", nargs="?", default=None, help='the new value ("family given" for a name)')
+    p.add_argument(
+        "--attested", action="store_true",
+        help="back the address with your newest KYC credential (after the issuer re-checked your card)",
+    )  # fmt: skip
     p.add_argument("--effective", default=None, help="the date it takes effect (YYYY-MM-DD; today)")
     p.add_argument("--yes", action="store_true", help="send without asking")
     p = command(

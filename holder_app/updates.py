@@ -36,8 +36,9 @@ from datetime import date
 from typing import Any, cast
 
 from holder_app.claim_text import dotted
-from holder_app.records import ClaimPath, Consent, SentUpdate
+from holder_app.records import ClaimPath, Consent, CredentialCopy, SentUpdate, StoredCredential
 from holder_app.wallet import Wallet
+from identity.credentials.sdjwt import parse_claims_unverified, present
 from identity.credentials.updates import UpdateKind, new_customer_update, seal_update, sign_update
 from identity.crypto.keys import Ed25519PrivateKey
 from identity.did.did_key import did_key_from_public_key
@@ -49,6 +50,7 @@ from identity.protocols.dcql import path_within
 
 __all__ = [
     "APPI_KINDS",
+    "ATTESTED_CLAIMS",
     "CLAIMS_OF_KIND",
     "Delivery",
     "UpdatePlan",
@@ -57,6 +59,13 @@ __all__ = [
     "refresh_updates",
     "send_update",
 ]
+
+#: What an address attestation discloses: the address, and how and under which law it was verified.
+ATTESTED_CLAIMS: tuple[ClaimPath, ...] = (
+    ("verified_claims", "claims", "address"),
+    ("verified_claims", "verification", "trust_framework"),
+    ("verified_claims", "verification", "evidence", None, "jp_aml_method"),
+)
 
 #: DID resolutions in flight at once while preparing a fan-out.
 RESOLVERS = 8
@@ -135,7 +144,7 @@ def plan_update(wallet: Wallet, kind: UpdateKind, verifiers: Collection[str] | N
 
 
 def send_update(
-    wallet: Wallet, plan: UpdatePlan, value: Any, effective_date: date, *, attestation: str | None = None
+    wallet: Wallet, plan: UpdatePlan, value: Any, effective_date: date, *, attest_with: str | None = None
 ) -> list[Delivery]:
     """Post the update to every recipient of ``plan`` (steps 1-3); one :class:`Delivery` each,
     and one :class:`SentUpdate` kept in the wallet each (one batch), ``sent`` or ``failed``.
@@ -144,7 +153,18 @@ def send_update(
     so a fan-out to a hundred operators costs one ledger commit, not a hundred. A refusal for
     one operator (e.g. the ledger finds its consent revoked) does not stop the others; every
     outcome is logged, with the claim names only. For an erasure or stop request, ``value``
-    None means the claims each consent shared."""
+    None means the claims each consent shared.
+
+    ``attest_with`` names a KYC credential in the wallet (e.g. issued after the issuer
+    re-checked her My Number card at the new address) whose address backs an address
+    update: each operator receives, inside its sealed update, a presentation of the copy
+    bound to that operator's key, disclosing only the address and how it was verified, with
+    a key-binding JWT to that operator (``aud``) for this update (``nonce``: its id).
+    ``value`` None takes the credential's address; another value is refused."""
+    attesting = None
+    if attest_with is not None:
+        value = _attested_value(wallet, plan, attest_with, value)
+        attesting = wallet.store.credential(attest_with)
     batch, new_id = wallet.store.new_update_ids()
     now = int(wallet.clock())
     keys = _pairwise_keys(wallet)
@@ -159,7 +179,7 @@ def send_update(
         try:
             if plan.kind in APPI_KINDS and value is None:
                 record = replace(record, value=_shared_claims(consent))
-            prepared.append((len(records), _prepare(wallet, consent, record, effective_date, attestation,
+            prepared.append((len(records), _prepare(wallet, consent, record, effective_date, attesting,
                                                     keys, documents)))  # fmt: skip
         except AkashiError as error:
             record = replace(record, reason=error.message)
@@ -178,6 +198,9 @@ def send_update(
                 notice_anchor=wallet.receipt_evidence(item.notice, result.receipt),
             )  # fmt: skip
     wallet.store.add_updates(records)  # with their log lines, in one transaction
+    for number, item in prepared:
+        if item.copy_id is not None and records[number].status == "sent":
+            wallet.store.mark_copy_used(item.copy_id, records[number].verifier)
     return [_delivery(record) for record in records]
 
 
@@ -194,6 +217,7 @@ class _Prepared:
     update_id: str
     notice: dict[str, Any]
     ciphertext: bytes
+    copy_id: str | None = None  # the attesting credential's copy shown to the operator
 
 
 def _claims_of(kind: str, consent: Consent) -> tuple[ClaimPath, ...]:
@@ -229,7 +253,7 @@ def _prepare(
     consent: Consent,
     record: SentUpdate,
     effective_date: date,
-    attestation: str | None,
+    attesting: StoredCredential | None,
     keys: Mapping[str, Ed25519PrivateKey],
     documents: Mapping[str, dict[str, Any] | AkashiError],
 ) -> _Prepared:
@@ -244,8 +268,16 @@ def _prepare(
     update = new_customer_update(
         key.public_key, kind=kind, value=record.value, effective_date=effective_date,
         issued_at=record.sent_at, recipient=consent.verifier, consent_digest=consent.digest,
-        attestation=attestation, random=wallet.random,
+        random=wallet.random,
     )  # fmt: skip
+    copy_id = None
+    if attesting is not None:
+        copy = _copy_bound_to(wallet, attesting, key)
+        presentation = present(
+            copy.sd_jwt, ATTESTED_CLAIMS, holder_key=key, nonce=update.update_id, aud=consent.verifier,
+            iat=record.sent_at,
+        )  # fmt: skip
+        update, copy_id = replace(update, attestation=presentation), copy.id
     sealed = seal_update(sign_update(update, key), key_agreement_key(document))
     body = {
         "consent": consent.digest,
@@ -256,7 +288,31 @@ def _prepare(
     if kind in APPI_KINDS:
         body["purpose"] = "appi-request"
     notice = sign_envelope("mailbox.notice", body, f"{holder}#{str(holder).removeprefix('did:key:')}", key)
-    return _Prepared(update.update_id, dict(notice), sealed.ciphertext)
+    return _Prepared(update.update_id, dict(notice), sealed.ciphertext, copy_id)
+
+
+def _attested_value(wallet: Wallet, plan: UpdatePlan, credential_id: str, value: Any) -> Any:
+    """The address ``credential_id`` attests, which the update must carry (rules of
+    :func:`send_update`)."""
+    if plan.kind != "address":
+        raise PolicyError("only an address update is backed by a credential")
+    credential = wallet.store.credential(credential_id)
+    claims = parse_claims_unverified(credential.copies[0].sd_jwt) if credential.copies else {}
+    address = claims.get("verified_claims", {}).get("claims", {}).get("address")
+    if address is None:
+        raise PolicyError("that credential attests no address")
+    if value is not None and value != address:
+        raise PolicyError("the address given differs from the one the credential attests")
+    return address
+
+
+def _copy_bound_to(wallet: Wallet, credential: StoredCredential, key: Ed25519PrivateKey) -> CredentialCopy:
+    """The copy of ``credential`` bound to ``key`` (the operator's slot): the operator must see
+    the key it knows the person by, and no other."""
+    for copy in credential.copies:
+        if wallet.store.key(copy.holder_key_id).public_key.raw == key.public_key.raw:
+            return copy
+    raise NotFound("the wallet holds no copy of that credential for this operator's key")
 
 
 def refresh_updates(wallet: Wallet) -> list[SentUpdate]:

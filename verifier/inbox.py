@@ -22,6 +22,15 @@ cursor stored in its database (``mailbox_cursor``), and for each message, in ord
    (``updates-not-allowed``); a ``stop`` or ``erasure`` request is accepted under any active
    consent of the customer.
 7. The customer (the consent's holder) has a verification on record (``not-a-customer``).
+8. An update carrying an issuer's attestation (an address re-checked by an identity
+   provider) is applied only if the attestation holds, as a presentation would
+   (:func:`verifier.pipeline.verify_presentation`: the issuer's signature with its key on
+   the ledger, an accredited issuer, the anchor, the status list, a key-binding JWT to this
+   verifier for this update's id) — else ``attestation-invalid``; if it is a KYC credential
+   of an issuer this verifier trusts, bound to the consent's holder key
+   (``attestation-other-holder``), attesting exactly the update's value
+   (``attestation-mismatch``). The APPI receipt record names the issuer, the credential's
+   digest and the evidence methods.
 
 Then, in one SQLite transaction, the decision is recorded in ``mailbox_inbox`` (whose primary
 key, the message id, is what makes the processing exactly once, across restarts and
@@ -47,11 +56,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from identity.credentials.updates import CustomerUpdate, UpdateAck, open_update, sign_update_ack
-from identity.did.did_key import public_key_from_did_key
+from identity.did.did_key import did_key_from_public_key, public_key_from_did_key
 from identity.errors import AkashiError, ConsentError, MalformedInput, NotFound, RejectedByRules, TimeError
 from registry.client import Consent, MailboxMessage, mailbox_ack_entry
 from verifier.database import Database
 from verifier.export import AnchorProof
+from verifier.pipeline import VerifiedCredential, verify_presentation
 from verifier.records import prove_anchor
 from verifier.service import Verifier
 
@@ -201,6 +211,9 @@ def _process(verifier: Verifier, inbox: InboxStore, message: MailboxMessage) -> 
     appi_request = body.get("purpose", "update") == "appi-request"
     decision = _decide(verifier, message, consent_digest, body["ciphertext_digest"], now, appi_request)
     update, consent, reason = decision
+    attested = None
+    if reason is None and update is not None and update.attestation is not None and consent is not None:
+        attested, reason = _check_attestation(verifier, update, consent, now)  # 8
     status = "rejected" if reason is not None else "applied"
     result = InboxResult(
         message=message.id,
@@ -225,7 +238,7 @@ def _process(verifier: Verifier, inbox: InboxStore, message: MailboxMessage) -> 
     if reason is None and update is not None and consent is not None:
         then = verifier.customers.prepare_update(
             update, message=message.id, received_at=now, consent=consent,
-            notice_proof=_notice_proof(verifier, message),
+            notice_proof=_notice_proof(verifier, message), attested=attested,
         ).insert  # fmt: skip
     if not inbox.record(result, acked_at, ack_token, then):
         return None
@@ -274,6 +287,29 @@ def _decide(
     if not verifier.customers.knows_customer(consent.holder):  # 7
         return update, consent, "not-a-customer"
     return update, consent, None
+
+
+def _check_attestation(
+    verifier: Verifier, update: CustomerUpdate, consent: Consent, now: int
+) -> tuple[VerifiedCredential | None, str | None]:
+    """Rule 8: the verified attestation, or the reason to reject the update."""
+    try:
+        attested = verify_presentation(
+            str(update.attestation), ledger=verifier.ledger, fetch_status_list=verifier.fetch_status_list,
+            nonce=update.update_id, audience=verifier.identity.did, now=now,
+            kb_max_age=verifier.config.kb_max_age, cache=verifier.cache,
+        )  # fmt: skip
+    except AkashiError:
+        return None, "attestation-invalid"
+    if attested.result.claims.get("vct") not in verifier.vct_values.kyc:
+        return None, "attestation-mismatch"
+    holder = attested.result.holder_key
+    if holder is None or did_key_from_public_key(holder) != consent.holder:
+        return None, "attestation-other-holder"
+    address = attested.result.claims.get("verified_claims", {}).get("claims", {}).get("address")
+    if update.kind != "address" or address != update.value:
+        return None, "attestation-mismatch"
+    return attested, None
 
 
 def _notice_proof(verifier: Verifier, message: MailboxMessage) -> AnchorProof | None:

@@ -445,12 +445,14 @@ class CustomerStore:
         received_at: int,
         consent: Consent,
         notice_proof: AnchorProof | None,
+        attested: VerifiedCredential | None = None,
     ) -> PreparedRecord:
         """The rows applying one verified ``update`` (module docstring), not yet written:
         its ``customer_updates`` row, for ``stop``/``erasure`` its ``disclosure_restrictions``
         row over the customer's verifications so far, and its APPI receipt record.
         ``message`` is the mailbox message id (its notice's digest); ``notice_proof`` the
-        notice's ledger proof, when one could be had."""
+        notice's ledger proof, when one could be had; ``attested`` the verified issuer
+        attestation of the new value, when the update carried one."""
         customer = update.holder
         rows: list[tuple[str, tuple[Any, ...]]] = [(
             "INSERT INTO customer_updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -469,6 +471,17 @@ class CustomerStore:
             items: list[str] = claims
         else:
             items = [update.kind]
+        update_part: dict[str, Any] = {
+            "update_id": update.update_id, "kind": update.kind,
+            "effective_date": update.effective_date.isoformat(), "issued_at": update.issued_at,
+            "attested": attested is not None,
+        }  # fmt: skip
+        if attested is not None:
+            update_part["attestation"] = {
+                "issuer": attested.issuer, "issuer_name": attested.issuer_name,
+                "credential_digest": attested.digest, "methods": list(attested.methods),
+                "anchor_index": attested.anchor_index,
+            }  # fmt: skip
         receipt = {
             "customer": customer,
             "received_at": received_at,
@@ -476,9 +489,7 @@ class CustomerStore:
             "provider": {"holder": customer},
             "consent": {"receipt_digest": consent.digest, "purpose_id": consent.purpose_id,
                         "expires_at": consent.expires_at, "updates_allowed": consent.updates_allowed},
-            "update": {"update_id": update.update_id, "kind": update.kind,
-                       "effective_date": update.effective_date.isoformat(), "issued_at": update.issued_at,
-                       "attested": update.attestation is not None},
+            "update": update_part,
             "notice": {"message": message, "proof": None if notice_proof is None else notice_proof.to_json()},
         }  # fmt: skip
         rows.append(("INSERT INTO update_receipts (update_id, record) VALUES (?, ?)",

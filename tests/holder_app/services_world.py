@@ -7,6 +7,7 @@ import base64
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -98,17 +99,24 @@ class Services:
     def new_ledger_client(self) -> RegistryClient:
         return RegistryClient(self.registry.url, trust=self.trust)
 
-    def jpki_offer(self) -> str:
-        """Hanako's My Number card checked at the issuer's counter: the offer URL for her wallet."""
-        return str(self.jpki_check()["offer_url"])
+    def jpki_offer(self, card: Any = None) -> str:
+        """Hanako's My Number card (or ``card``) checked at the issuer's counter: the offer URL
+        for her wallet."""
+        return str(self.jpki_check(card=card)["offer_url"])
 
-    def jpki_check(self, *, tx_code: bool = False) -> dict[str, Any]:
+    def moved_card(self, address: str) -> Any:
+        """Her My Number card after she registered a move: a new certificate with ``address``."""
+        when = datetime.fromtimestamp(self.now, UTC)
+        return self.ca.issue_card(replace(HANAKO_CARD, address=address), when)
+
+    def jpki_check(self, *, tx_code: bool = False, card: Any = None) -> dict[str, Any]:
         """The counter's JPKI check, as the issuer's admin API answers it (offer URLs, tx code)."""
+        card = card or self.card
         admin = {"authorization": "Bearer " + self.issuer.admin_token}
         with httpx.Client(base_url=self.issuer.url, timeout=30) as counter:
             challenge = counter.post("/admin/challenges", headers=admin).json()
             signature = sign_challenge(
-                cast(rsa.RSAPrivateKey, self.card.key), base64.urlsafe_b64decode(challenge["challenge"])
+                cast(rsa.RSAPrivateKey, card.key), base64.urlsafe_b64decode(challenge["challenge"])
             )
             check = counter.post(
                 "/admin/checks/jpki",
@@ -116,7 +124,7 @@ class Services:
                 json={
                     "challenge_id": challenge["id"],
                     "certificate": base64.b64encode(
-                        self.card.certificate.public_bytes(Encoding.DER)
+                        card.certificate.public_bytes(Encoding.DER)
                     ).decode(),
                     "signature": base64.b64encode(signature).decode(),
                     "operator": "counter-1",

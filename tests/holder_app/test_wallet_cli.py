@@ -296,3 +296,24 @@ def test_request_erasure_reaches_an_operator_after_the_consent_is_revoked(
     code, out, _ = run(capsys, "updates", "--data", data, "--json")
     [request] = json.loads(out)["updates"]
     assert (request["kind"], request["status"], request["reason"]) == ("erasure", "applied", None)
+
+
+def test_an_address_update_backed_by_a_re_checked_card(
+    services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "wallet"
+    assert run(capsys, "init", "--data", data, *ledger_args(services))[0] == 0
+    assert run(capsys, "receive", "--data", data, services.licence_offer())[0] == 0
+    assert run(capsys, "present", "--data", data, services.request_url("car-sharing"), "--yes")[0] == 0
+    code, _, err = run(capsys, "update", "--data", data, "address", "--yes")
+    assert code == 1 and "--attested" in err  # neither a value nor an attestation
+    moved = services.jpki_offer(services.moved_card("大阪府大阪市北区中之島1-3-20"))
+    assert run(capsys, "receive", "--data", data, moved)[0] == 0
+    code, out, err = run(capsys, "update", "--data", data, "address", "--attested", "--yes", "--json")
+    assert code == 0, err
+    [sent] = json.loads(out)["sent"]
+    assert sent["error"] is None
+    [result] = receive_updates(services.verifier)
+    assert (result.status, result.reason) == ("applied", None)
+    [receipt] = services.verifier.customers.update_receipt_rows()
+    assert receipt["update"]["attestation"]["methods"] == ["jpki"]
