@@ -11,11 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from mailbox_world import START, MailboxNode, sealed_update
+from openapi_contract import OpenApiContract
 
 from identity.crypto.encoding import b64url_encode
 from identity.errors import ProofMismatch, RejectedByRules
 from identity.ledger.envelope import entry_bytes, entry_digest
 from registry.client import RegistryClient
+
+CONTRACT = OpenApiContract("registry-openapi.json")
+PATH = "/mailbox/messages"
 
 
 @pytest.fixture
@@ -111,3 +115,26 @@ def _client(
 
     http = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://testserver")
     return RegistryClient(client=http, trust=node.client.trust, clock=node.clock)
+
+
+def test_the_batch_post_and_the_proven_fetch_are_as_documented(node: MailboxNode) -> None:
+    messages = [
+        {"notice": notice, "ciphertext": b64url_encode(ciphertext)} for notice, ciphertext in updates(node, 2)
+    ]
+    CONTRACT.request_conforms({"messages": messages}, PATH, "post")
+    answer = CONTRACT.conforms(
+        node.http.post(PATH + "?prove=true", json={"messages": messages}), PATH, "post"
+    )
+    assert [set(r) for r in answer["results"]] == [{"posted", "inclusion_proof"}] * 2
+    assert isinstance(answer["checkpoint"], str)
+    paths: list[str] = []
+    fetched: list[dict[str, Any]] = []
+
+    def keep(request: httpx.Request, answer: dict[str, Any]) -> dict[str, Any]:
+        if request.url.path == PATH:
+            fetched.append(answer)
+        return answer
+
+    _client(node, keep, paths).fetch_messages(node.verifier.keys[0], node.keyid(node.verifier))
+    [page] = fetched
+    assert all({"notice", "id", "ciphertext"} <= set(m) for m in page["messages"])
