@@ -3,9 +3,10 @@
 :func:`verify_store` recomputes, in order, every entry's digest and leaf hash
 from its bytes, every tile from the leaves, every checkpoint's root and its
 signature, every cosignature, and the derived state from a replay of the
-rules; it reports the first mismatch with its index. Any single changed byte
-of a stored entry, tile, checkpoint or cosignature row is caught: every column
-is either signed, or recomputed from the entries.
+rules, and checks every ciphertext the mailbox holds against the notice that
+announced it; it reports the first mismatch with its index. Any single changed
+byte of a stored entry, tile, checkpoint or cosignature row is caught: every
+column is either signed, or recomputed from the entries.
 
 :func:`replay_state` is the same replay, used by ``rebuild`` to replace the
 derived-state tables.
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from identity.crypto.encoding import b64url_encode
 from identity.crypto.hashing import sha256
 from identity.errors import AkashiError
 from identity.ledger.checkpoint import verify_checkpoint
@@ -111,6 +113,7 @@ def verify_store(
     expected_tiles: dict[tuple[int, int], bytes] = {}
     pending: list[bytes] = []
     position = 0
+    notices: dict[str, int] = {}  # mailbox.notice digest -> its index, for the mailbox check
 
     def integrate() -> None:
         result = integrator.append(pending)
@@ -131,6 +134,8 @@ def verify_store(
             return Mismatch("entries", entry.index, f"the entry does not parse: {error}")
         if envelope["type"] != entry.type:
             return Mismatch("entries", entry.index, "the stored type is not the entry's type")
+        if entry.type == "mailbox.notice":
+            notices[b64url_encode(entry.digest)] = entry.index
         pending.append(computed)
         position += 1
         if position in checkpoints or len(pending) >= _CHUNK:
@@ -177,6 +182,26 @@ def verify_store(
     for key in sorted(set(live) | set(replayed)):
         if live.get(key) != replayed.get(key):
             return Mismatch("state", -1, f"derived state {key[0]}:{key[1]} differs from a replay of the log")
+    return _check_mailbox(storage, replayed, notices)
+
+
+def _check_mailbox(
+    storage: SqliteStorage, state: dict[tuple[str, str], Any], notices: dict[str, int]
+) -> Mismatch | None:
+    """Every ciphertext the mailbox holds is one a notice on the ledger announced (its
+    recipient, consent, leaf and time; SHA-256 of the bytes is its ``ciphertext_digest``),
+    still unacknowledged: a row slipped in, moved to another recipient or altered shows."""
+    for seq, notice, recipient, consent, index, sent_at, ciphertext, *_ in storage.raw_rows("mailbox"):
+        announced = state.get(("notice", notice))
+        if announced is None or notices.get(notice) != index:
+            return Mismatch("mailbox", seq, "a held ciphertext has no notice on the ledger at its leaf")
+        stated = (announced["recipient"], announced["consent"], announced["sent_at"])
+        if stated != (recipient, consent, sent_at):
+            return Mismatch("mailbox", seq, "a held ciphertext's recipient, consent or time is not its notice's")
+        if b64url_encode(sha256(as_blob(ciphertext))) != announced["ciphertext_digest"]:
+            return Mismatch("mailbox", seq, "a held ciphertext does not hash to its notice's ciphertext_digest")
+        if announced["ack_status"] is not None:
+            return Mismatch("mailbox", seq, "a ciphertext is still held after its acknowledgement")
     return None
 
 

@@ -347,7 +347,7 @@ class SqliteStorage:
 
     def raw_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         """Every row of ``table`` as stored (for integrity checks)."""
-        if table not in {"entries", "tiles", "checkpoints", "cosignatures", "state", "meta"}:
+        if table not in {"entries", "tiles", "checkpoints", "cosignatures", "state", "meta", "mailbox"}:
             raise ValueError(f"no table {table}")
         yield from self._conn.execute(f"SELECT * FROM {table}")
 

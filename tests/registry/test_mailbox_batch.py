@@ -4,6 +4,7 @@ fetch carries each message's notice with its proof, which the client checks itse
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from openapi_contract import OpenApiContract
 from identity.crypto.encoding import b64url_encode
 from identity.errors import ProofMismatch, RejectedByRules
 from identity.ledger.envelope import entry_bytes, entry_digest
+from registry.audit import verify_store
 from registry.client import RegistryClient
 
 CONTRACT = OpenApiContract("registry-openapi.json")
@@ -138,3 +140,24 @@ def test_the_batch_post_and_the_proven_fetch_are_as_documented(node: MailboxNode
     _client(node, keep, paths).fetch_messages(node.verifier.keys[0], node.keyid(node.verifier))
     [page] = fetched
     assert all({"notice", "id", "ciphertext"} <= set(m) for m in page["messages"])
+
+
+@pytest.mark.parametrize(
+    ("change", "found"),
+    [
+        ("UPDATE mailbox SET recipient = 'did:akashi:Qmsomeoneelse'", "recipient, consent or time"),
+        ("UPDATE mailbox SET ciphertext = zeroblob(64)", "does not hash"),
+        ("UPDATE mailbox SET notice_index = notice_index - 1", "no notice on the ledger at its leaf"),
+    ],
+)
+def test_verify_checks_every_held_ciphertext_against_its_notice(
+    node: MailboxNode, change: str, found: str
+) -> None:
+    node.client.send_updates(updates(node, 2))
+    storage = node.service.storage
+    genesis = node.service.genesis
+    assert verify_store(storage, genesis) is None
+    with sqlite3.connect(node.config.database) as conn:
+        conn.execute(change + " WHERE seq = (SELECT max(seq) FROM mailbox)")
+    mismatch = verify_store(storage, genesis)
+    assert mismatch is not None and mismatch.table == "mailbox" and found in mismatch.problem
