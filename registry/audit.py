@@ -197,9 +197,9 @@ def _check_mailbox(
             return Mismatch("mailbox", seq, "a held ciphertext has no notice on the ledger at its leaf")
         stated = (announced["recipient"], announced["consent"], announced["sent_at"])
         if stated != (recipient, consent, sent_at):
-            return Mismatch("mailbox", seq, "a held ciphertext's recipient, consent or time is not its notice's")
+            return Mismatch("mailbox", seq, "a ciphertext's recipient, consent or time is not its notice's")
         if b64url_encode(sha256(as_blob(ciphertext))) != announced["ciphertext_digest"]:
-            return Mismatch("mailbox", seq, "a held ciphertext does not hash to its notice's ciphertext_digest")
+            return Mismatch("mailbox", seq, "a ciphertext does not hash to its notice's ciphertext_digest")
         if announced["ack_status"] is not None:
             return Mismatch("mailbox", seq, "a ciphertext is still held after its acknowledgement")
     return None
