@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PY) bench/registry.py
 	$(PY) bench/issuance.py
 	$(PY) bench/verification.py
+	$(PY) bench/mailbox.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
