@@ -228,6 +228,15 @@ def test_a_person_goes_from_no_wallet_to_a_verified_customer_and_back_with_only_
     assert (customer["status"], customer["policy"]) == ("verified", "car-sharing")
     assert customer["methods"] and set(customer["methods"]) <= {"jpki", "drivers_licence_ic"}
 
+    # She moves: the update reaches the operator, which applies and acknowledges it on the ledger.
+    new_address = "大阪府大阪市北区中之島1-3-20"
+    [sent] = wallet("update", "address", new_address, "--yes")["sent"]
+    assert sent["verifier"] == world.verifier_did and sent["error"] is None
+    [applied] = run("verifier.cli", "inbox", "--data", world.verifier_data, "--json")["messages"]
+    assert (applied["status"], applied["kind"], applied["acked"]) == ("applied", "address", True)
+    [tracked] = wallet("updates")["updates"]
+    assert (tracked["status"], tracked["legal_name"]) == ("applied", VERIFIER_NAME)
+
     consent = shared["consent"]["id"]
     revoked = wallet("revoke", consent)
     assert (revoked["id"], revoked["state"]) == (consent, "revoked")
@@ -236,7 +245,7 @@ def test_a_person_goes_from_no_wallet_to_a_verified_customer_and_back_with_only_
 
     audit = tmp_path / "audit.jsonl"
     exported = wallet("audit", "export", audit)
-    assert exported["events"] == 3  # the consent, the presentation, the revocation
+    assert exported["events"] == 5  # the consent, the presentation, the update, its ack, the revocation
     # Offline: a process with no wallet, no passphrase and no registry URL, in another folder.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -244,4 +253,4 @@ def test_a_person_goes_from_no_wallet_to_a_verified_customer_and_back_with_only_
         "holder_app.cli", "audit", "verify", audit, "--genesis", world.genesis, "--witness", world.witness,
         "--k", "1", "--head", exported["head"], "--json", env=environment(), cwd=elsewhere,
     )  # fmt: skip
-    assert checked["ok"] is True and checked["events"] == 3 and checked["wallet"] == created["did"]
+    assert checked["ok"] is True and checked["events"] == 5 and checked["wallet"] == created["did"]
