@@ -179,3 +179,15 @@ def open_wallet(services: Services, folder: Path) -> Iterator[Wallet]:
     finally:
         ledger.close()
         store.close()
+
+
+@contextmanager
+def services_and_wallet(folder: Path) -> Iterator[tuple[Services, Wallet]]:
+    """:class:`Services` in ``folder/services`` and a new wallet in ``folder`` (see
+    :func:`open_wallet`), all closed afterwards."""
+    services = Services(folder / "services")
+    try:
+        with open_wallet(services, folder) as wallet:
+            yield services, wallet
+    finally:
+        services.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services_world import Services, open_wallet
+from services_world import Services, services_and_wallet
 
 from holder_app import updates
 from holder_app.records import StoredCredential
@@ -27,12 +27,8 @@ NEW_ADDRESS = "大阪府大阪市北区中之島1-3-20"
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
-    services = Services(tmp_path / "services")
-    try:
-        with open_wallet(services, tmp_path) as wallet:
-            yield services, wallet
-    finally:
-        services.close()
+    with services_and_wallet(tmp_path) as pair:
+        yield pair
 
 
 def moved(services: Services, wallet: Wallet) -> tuple[str, StoredCredential]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services_world import Services, open_wallet
+from services_world import Services, services_and_wallet
 
 from holder_app.audit import verify_audit, write_audit_jsonl
 from holder_app.audit_events import events_from_store
@@ -30,12 +30,8 @@ PASSPHRASE = "correct horse battery staple"
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
-    services = Services(tmp_path / "services")
-    try:
-        with open_wallet(services, tmp_path) as wallet:
-            yield services, wallet
-    finally:
-        services.close()
+    with services_and_wallet(tmp_path) as pair:
+        yield pair
 
 
 def car_sharing_and_space_sharing(services: Services, wallet: Wallet) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from services_world import Services, open_wallet
+from services_world import Services, services_and_wallet
 
 from holder_app.claim_text import dotted
 from holder_app.updates import plan_update, recipients_text, send_update
@@ -27,12 +27,8 @@ NEW_ADDRESS = "大阪府大阪市北区中之島1-3-20"
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
-    services = Services(tmp_path / "services")
-    try:
-        with open_wallet(services, tmp_path) as wallet:
-            yield services, wallet
-    finally:
-        services.close()
+    with services_and_wallet(tmp_path) as pair:
+        yield pair
 
 
 def test_an_address_change_reaches_only_the_consent_that_covers_it_sealed_to_its_operator(

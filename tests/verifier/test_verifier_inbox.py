@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "holder_app"))
 
-from services_world import Services, open_wallet
+from services_world import Services, services_and_wallet
 
 from holder_app import updates
 from holder_app.updates import plan_update, send_update
@@ -35,12 +35,8 @@ OTHER_ADDRESS = "福岡県福岡市中央区天神1-8-1"
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
-    services = Services(tmp_path / "services")
-    try:
-        with open_wallet(services, tmp_path) as wallet:
-            yield services, wallet
-    finally:
-        services.close()
+    with services_and_wallet(tmp_path) as pair:
+        yield pair
 
 
 def customer_with_car_sharing(services: Services, wallet: Wallet) -> tuple[str, str, str]:
