@@ -37,7 +37,11 @@ from holder_app.wallet import Wallet, create_wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
 from registry.client import ClientTrust, RegistryClient
 
-__all__ = ["main"]
+__all__ = ["HEAD_PREFIX", "main"]
+
+#: How the CLI writes an audit file's chain head: the prefix keeps a head that starts with "-"
+#: (base64url) from reading as an option when it is passed back with --head.
+HEAD_PREFIX = "sha256:"
 
 WALLET_FILE = "wallet.db"
 REGISTRY_FILE = "registry.json"
@@ -534,11 +538,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     written = write_audit_jsonl(events, args.file, wallet_did=identity.did, log_vkey=trust.log_key)
     if args.csv:
         write_audit_csv(events, args.csv, wallet_did=identity.did)
-    document = {"file": str(args.file), "events": written.events, "head": written.head, "csv": args.csv}
+    head = HEAD_PREFIX + written.head
+    document = {"file": str(args.file), "events": written.events, "head": head, "csv": args.csv}
     human = (
         f"{written.events} events written to {args.file}"
         + (f" (and {args.csv})" if args.csv else "")
-        + f"\nchain head {written.head} — keep it to detect a rewritten file"
+        + f"\nchain head {head} — keep it to detect a rewritten file"
     )
     _emit(args, document, human)
     return 0
@@ -549,7 +554,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     if args.genesis:
         genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
         log_vkey = log_vkey or ClientTrust.from_genesis_document(genesis, witnesses, k).log_key
-    report = verify_audit(args.file, log_vkey=log_vkey, witness_vkeys=witnesses, k=k, expected_head=args.head)
+    head = None if args.head is None else args.head.removeprefix(HEAD_PREFIX)
+    report = verify_audit(args.file, log_vkey=log_vkey, witness_vkeys=witnesses, k=k, expected_head=head)
     failures = [
         {"line": f.line, "seq": f.seq, "rule": f.rule, "error": f.error, "code": f.code}
         for f in report.failures
@@ -660,7 +666,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=1, help="cosignatures required")
     p.add_argument("--log-vkey", default=None, help="the log's verifier key (default: the file's header)")
     p.add_argument("--genesis", default=None, help="take the log's key from this genesis file")
-    p.add_argument("--head", default=None, help="the chain head printed at export")
+    p.add_argument("--head", default=None, help="the chain head printed at export (sha256:…)")
     return parser
 
 

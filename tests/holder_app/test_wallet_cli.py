@@ -99,6 +99,7 @@ def test_from_nothing_to_a_verified_customer_and_back(
     )
     assert code == 0, err
     head = json.loads(out)["head"]
+    assert head.startswith("sha256:")  # never "-…", which --head would read as an option
     witness = services.registry.service.witness_verifier.vkey
     verify_args = ["audit", "verify", audit, "--genesis", services.registry.config.genesis_file,
                    "--witness", witness, "--k", "1", "--head", head]  # fmt: skip
@@ -319,3 +320,11 @@ def test_an_address_update_backed_by_a_re_checked_card(
     receipts = services.verifier.customers.update_receipt_rows()  # the operator is shared by the tests
     [receipt] = [r for r in receipts if r["update"]["update_id"] == result.update_id]
     assert receipt["update"]["attestation"]["methods"] == ["jpki"]
+
+
+def test_a_chain_head_whose_hash_starts_with_a_dash_is_still_one_argument(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.jsonl"
+    code, _, err = run(capsys, "audit", "verify", missing, "--k", "1", "--head", "sha256:-x")
+    assert code == 1 and "expected one argument" not in err and err.count("\n") == 1
