@@ -8,8 +8,9 @@ ever hidden from the person.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["claim_label", "dotted"]
+__all__ = ["KNOWN_CLAIMS", "claim_label", "dotted", "has_claim"]
 
 _LABELS: dict[tuple[str | int | None, ...], tuple[str, str]] = {
     ("age_over_18",): ("18歳以上かどうか (はい/いいえのみ)", "whether you are over 18 (yes/no only)"),
@@ -35,6 +36,10 @@ _LABELS: dict[tuple[str | int | None, ...], tuple[str, str]] = {
 }
 
 
+#: Every claim the wallet can name in plain words (what a consent screen lists as not shared).
+KNOWN_CLAIMS: tuple[tuple[str | int | None, ...], ...] = tuple(_LABELS)
+
+
 def dotted(path: Sequence[str | int | None]) -> str:
     """``a.b.0`` for a claim path (``*`` for "every element")."""
     return ".".join("*" if step is None else str(step) for step in path)
@@ -48,3 +53,14 @@ def claim_label(path: Sequence[str | int | None], lang: str = "ja") -> str:
         if found is not None:
             return found[0] if lang == "ja" else found[1]
     return dotted(path)
+
+
+def has_claim(claims: Any, path: Sequence[str | int | None]) -> bool:
+    """Whether ``claims`` (a credential's claims, disclosures embedded) has a value at
+    ``path`` — names only: the known claims sit under objects, not arrays."""
+    node = claims
+    for step in path:
+        if not isinstance(node, dict) or step not in node:
+            return False
+        node = node[step]
+    return True

@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,14 @@ from typing import Any
 from holder_app.audit import verify_audit, write_audit_csv, write_audit_jsonl
 from holder_app.audit_events import events_from_store
 from holder_app.claim_text import claim_label, dotted
+from holder_app.folder import WALLET_FILE, LedgerSettings, open_wallet_folder
 from holder_app.recovery import forget_recovery_keys, recover, rotate
 from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.store import WalletStore
 from holder_app.updates import UpdatePlan, plan_update, recipients_text, refresh_updates, send_update
 from holder_app.wallet import Wallet, create_wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
-from registry.client import ClientTrust, RegistryClient
+from registry.client import ClientTrust
 
 __all__ = ["HEAD_PREFIX", "main"]
 
@@ -43,61 +43,7 @@ __all__ = ["HEAD_PREFIX", "main"]
 #: (base64url) from reading as an option when it is passed back with --head.
 HEAD_PREFIX = "sha256:"
 
-WALLET_FILE = "wallet.db"
-REGISTRY_FILE = "registry.json"
 PASSPHRASE_VARIABLE = "AKASHI_WALLET_PASSPHRASE"
-
-
-# ---------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerSettings:
-    """Which registry the wallet reads and whom it believes (``registry.json``)."""
-
-    url: str
-    genesis: dict[str, Any]
-    witnesses: tuple[str, ...]
-    k: int
-
-    def trust(self) -> ClientTrust:
-        """The client trust these settings describe (refuses a bad genesis or ``k``)."""
-        return ClientTrust.from_genesis_document(self.genesis, self.witnesses, self.k)
-
-    def client(self, data: Path) -> RegistryClient:
-        """A verifying ledger client that remembers its last checkpoint in ``data``."""
-        return RegistryClient(self.url, trust=self.trust(), state_file=data / "registry-state.json")
-
-    @classmethod
-    def read(cls, data: Path) -> LedgerSettings:
-        """Read ``registry.json`` of the wallet folder ``data``."""
-        path = data / REGISTRY_FILE
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotFound(f"{data} holds no wallet: run `akashi-wallet init` first") from None
-        except (OSError, ValueError) as error:
-            raise MalformedInput(f"{path} is not readable JSON: {error}") from None
-        url, genesis, witnesses, k = (obj.get(n) for n in ("url", "genesis", "witnesses", "k"))
-        if not (
-            isinstance(url, str)
-            and isinstance(genesis, dict)
-            and isinstance(witnesses, list)
-            and all(isinstance(w, str) for w in witnesses)
-            and isinstance(k, int)
-            and not isinstance(k, bool)
-        ):
-            raise MalformedInput(f"{path} lacks url, genesis, witnesses or k")
-        return cls(url, genesis, tuple(witnesses), k)
-
-    def write(self, data: Path) -> None:
-        """Write ``registry.json`` (refusing to overwrite one)."""
-        document = {"url": self.url, "genesis": self.genesis, "witnesses": list(self.witnesses), "k": self.k}
-        with open(data / REGISTRY_FILE, "x", encoding="utf-8") as out:
-            json.dump(document, out, ensure_ascii=False, indent=2)
-
-
-# ---------------------------------------------------------------- plumbing
 
 
 def _data(args: argparse.Namespace) -> Path:
@@ -119,17 +65,8 @@ def _passphrase(*, confirm: bool = False) -> str:
 
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[Wallet]:
-    data = _data(args)
-    settings = LedgerSettings.read(data)
-    store = WalletStore.open(data / WALLET_FILE, _passphrase())
-    ledger = settings.client(data)
-    wallet = Wallet(store, ledger)
-    try:
+    with open_wallet_folder(_data(args), _passphrase()) as wallet:
         yield wallet
-    finally:
-        wallet.close()
-        ledger.close()
-        store.close()
 
 
 def _emit(args: argparse.Namespace, document: Any, human: str) -> None:
@@ -428,6 +365,30 @@ def _legal_names(wallet: Wallet, dids: set[str]) -> dict[str, str]:
     return names
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """``ui``: serve the phone-sized web app on loopback, for the wallet in ``--data``."""
+    import ipaddress
+
+    import uvicorn
+
+    from holder_app.web.app import create_app
+
+    host = "127.0.0.1" if args.host == "localhost" else args.host
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise MalformedInput("the wallet app serves on a loopback address only (127.0.0.1 or ::1)")
+    if args.idle <= 0:
+        raise MalformedInput("--idle is a number of seconds, more than 0")
+    app = create_app(_data(args), idle_seconds=args.idle)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"akashi-wallet: open http://{shown}:{args.port}/ in your browser (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
 def cmd_credentials(args: argparse.Namespace) -> int:
     with _opened(args) as wallet:
         listed = wallet.store.credentials()
@@ -627,6 +588,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="send without asking")
     p = command("updates", cmd_updates, "what became of the updates and requests you sent (applied or not)")
     p.add_argument("--offline", action="store_true", help="what the wallet knows, without asking the ledger")
+    p = command("ui", cmd_ui, "open your wallet in a phone-sized web page, served on this computer only")
+    p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8480)
+    p.add_argument("--idle", type=int, default=300, help="lock after this many seconds unused (300)")
     command("credentials", cmd_credentials, "list your credentials")
     p = command("consents", cmd_consents, "list your consents (active; --all for expired and revoked)")
     p.add_argument("--all", action="store_true")

@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from holder_app.claim_text import claim_label, dotted
+from holder_app.claim_text import KNOWN_CLAIMS, claim_label, dotted, has_claim
 from holder_app.records import ClaimPath, Consent, CredentialCopy, NewCopy, StoredCredential
 from holder_app.recovery_kit import RecoveryKit
 from holder_app.store import WalletStore
@@ -453,6 +453,22 @@ class Wallet:
                 if copy.holder_key_id in counts:
                     counts[copy.holder_key_id] += 1
         return max(free, key=lambda k: counts[k])
+
+    def withheld(self, request: PresentationRequest) -> tuple[ClaimPath, ...]:
+        """What the credentials chosen for ``request`` hold that will *not* be shared: every
+        claim the wallet can name in plain words, present in one of them, and not requested
+        (the other half of the consent screen)."""
+        requested = [claim.path for claim in request.claims]
+        held: list[ClaimPath] = []
+        for items in request.selection.values():
+            for credential_id, _ in items:
+                copies = self.store.credential(credential_id).copies
+                claims = parse_claims_unverified(copies[0].sd_jwt) if copies else {}
+                held += [path for path in KNOWN_CLAIMS if has_claim(claims, path)]
+        return tuple(
+            path for path in dict.fromkeys(held)
+            if not path_within(path, requested) and not any(path_within(r, [path]) for r in requested)
+        )  # fmt: skip
 
     def approve(self, request: PresentationRequest) -> Approval:
         """Present what ``request`` selected, with an anchored consent receipt (rule 5)."""
