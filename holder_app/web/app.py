@@ -368,7 +368,7 @@ def _guarded(response: Response) -> Response:
     response.headers["content-security-policy"] = CSP
     response.headers["cache-control"] = "no-store"
     response.headers["x-content-type-options"] = "nosniff"
-    response.headers["referrer-policy"] = "no-referrer"
+    response.headers["referrer-policy"] = "same-origin"  # "no-referrer" makes forms send Origin: null
     return response
 
 

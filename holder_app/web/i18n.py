@@ -131,6 +131,18 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "it can be checked offline.",
     ),
     "error_title": ("できませんでした", "That did not work"),
+    "log_issuance": ("受け取り", "received"),
+    "log_presentation": ("提示", "shared"),
+    "log_consent": ("同意", "consent"),
+    "log_revocation": ("撤回", "withdrawn"),
+    "log_update": ("変更の送信", "update sent"),
+    "log_recovery": ("復旧", "recovery"),
+    "log_rotation": ("鍵の更新", "key rotation"),
+    "log_backup": ("バックアップ", "backup"),
+    "log_restore": ("復元", "restore"),
+    "out_completed": ("完了", "done"),
+    "out_refused": ("断りました", "refused"),
+    "out_failed": ("失敗", "failed"),
     "back": ("戻る", "Back"),
 }
 

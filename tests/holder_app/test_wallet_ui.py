@@ -230,3 +230,19 @@ def test_a_refused_step_is_a_page_that_says_why(world: tuple[Services, TestClien
     token = csrf(client.get("/present").text)
     bad = client.post("/present", data={"csrf": token, "request": "openid4vp://?client_id=nobody"})
     assert bad.status_code == 422 and "data-error" in bad.text and "Traceback" not in bad.text
+
+
+def test_every_word_the_pages_look_up_exists_in_both_languages() -> None:
+    from holder_app.records import LOG_KINDS, OUTCOMES, UPDATE_STATUSES
+    from holder_app.web.i18n import TEXTS
+
+    wanted = (
+        {f"log_{k}" for k in LOG_KINDS}
+        | {f"out_{o}" for o in OUTCOMES}
+        | {f"st_{s}" for s in UPDATE_STATUSES}
+    )
+    templates = Path(__file__).resolve().parents[2] / "holder_app" / "web" / "templates"
+    for template in templates.glob("*.html"):
+        wanted |= set(re.findall(r"\bt\.([a-z_]+)", template.read_text(encoding="utf-8")))
+    assert wanted - set(TEXTS) == set()
+    assert all(ja and en for ja, en in TEXTS.values())
