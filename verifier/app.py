@@ -3,8 +3,11 @@
 Wallet-facing (OpenID4VP 1.0): ``GET /oid4vp/requests/{id}`` serves the signed request
 object; ``POST /oid4vp/response`` takes the ``direct_post`` response. Operator-facing
 (bearer token): open a request for a policy (URL and QR code), read a customer's KYC
-status, recheck statuses, export the APPI records. Errors are RFC 9457 problems
-(the wallet-facing response endpoint answers OAuth-style errors).
+status, recheck statuses, export the APPI records. Public, for the person being verified
+(the request's random id is the capability): ``GET /requests/{id}``, the request's page
+with its QR code, link and status (:mod:`verifier.request_page`), and
+``GET /requests/{id}/status``. Errors are RFC 9457 problems (the wallet-facing response
+endpoint answers OAuth-style errors; the page answers HTML pages).
 """
 
 from __future__ import annotations
@@ -22,13 +25,20 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from identity.crypto.hashing import sha256
 from identity.crypto.strict_json import loads_object
-from identity.errors import AkashiError, MalformedInput, Unauthorized, problem_document
+from identity.errors import AkashiError, MalformedInput, NotFound, Unauthorized, problem_document
 from identity.protocols.oid4vci.errors import NO_STORE, OAuthError
+from verifier.request_page import (
+    PAGE_HEADERS,
+    render_error_page,
+    render_not_found_page,
+    render_request_page,
+    request_view,
+)
 from verifier.requests import qr_png, qr_svg
 from verifier.service import Verifier
 
@@ -112,6 +122,7 @@ def create_app(verifier: Verifier, *, on_close: Callable[[], None] | None = None
                 "url": transaction.url,
                 "expires_at": transaction.expires_at,
                 "qr_svg": f"/admin/requests/{transaction.id}/qr.svg",
+                "page": verifier.request_page_url(transaction.id),
             },
             status_code=201,
         )
@@ -121,6 +132,22 @@ def create_app(verifier: Verifier, *, on_close: Callable[[], None] | None = None
         if request.path_params["kind"] == "svg":
             return Response(qr_svg(transaction.url), media_type="image/svg+xml")
         return Response(qr_png(transaction.url), media_type="image/png")
+
+    async def request_page(request: Request) -> Response:
+        # A person's browser reads this: every answer is an HTML page, failures too.
+        tid = request.path_params["tid"]
+        try:
+            page = await run_in_threadpool(lambda: render_request_page(request_view(verifier, tid)))
+        except NotFound:
+            return HTMLResponse(render_not_found_page(), status_code=404, headers=PAGE_HEADERS)
+        except Exception:  # process boundary
+            log.exception("unexpected failure on %s", request.url.path)
+            return HTMLResponse(render_error_page(), status_code=500, headers=PAGE_HEADERS)
+        return HTMLResponse(page, headers=PAGE_HEADERS)
+
+    async def request_status(request: Request) -> Response:
+        status = await run_in_threadpool(verifier.request_status, request.path_params["tid"])
+        return JSONResponse({"status": status}, headers=NO_STORE)
 
     async def kyc(request: Request) -> Response:
         status = await run_in_threadpool(verifier.customers.kyc_status, request.path_params["customer"])
@@ -167,6 +194,8 @@ def create_app(verifier: Verifier, *, on_close: Callable[[], None] | None = None
         Route("/oid4vp/response", guarded(response), methods=["POST"]),
         Route("/admin/requests", guarded(new_request, admin=True), methods=["POST"]),
         Route("/admin/requests/{tid}/qr.{kind:str}", guarded(qr, admin=True), methods=["GET"]),
+        Route("/requests/{tid}", request_page, methods=["GET"]),  # answers HTML itself, errors too
+        Route("/requests/{tid}/status", guarded(request_status), methods=["GET"]),
         Route("/customers/{customer}/kyc", guarded(kyc, admin=True), methods=["GET"]),
         Route("/admin/customers", guarded(customers, admin=True), methods=["GET"]),
         Route("/admin/recheck", guarded(recheck, admin=True), methods=["POST"]),

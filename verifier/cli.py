@@ -209,8 +209,11 @@ def cmd_request(args: argparse.Namespace) -> int:
             "url": transaction.url,
             "expires_at": transaction.expires_at,
             "qr": None if qr is None else str(qr),
+            "page": verifier.request_page_url(transaction.id),
         }
+        # The URL stays the first line (scripts read it); the page shows it as a QR code too.
         human = transaction.url + (f"\nQR code written to {qr}" if qr is not None else "")
+        human += f"\npage (QR code and link): {document['page']}"
         _emit(args, document, human)
         return 0
 
@@ -354,7 +357,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, default=1, help="processes answering HTTP (one per core is a good start)"
     )
-    p = command("request", cmd_request, "open a presentation request for a policy; print its URL")
+    p = command(
+        "request", cmd_request, "open a presentation request for a policy; print its URL and its page's URL"
+    )
     p.add_argument("policy", help="a policy id of policies.json")
     p.add_argument("--qr", type=Path, default=None, help="also write the QR code (FILE.svg or FILE.png)")
     p.add_argument("--url", default=None)

@@ -21,6 +21,12 @@ Rules, numbered for the comments:
    transaction, after the close: of two answers carrying one state, the second finds it
    closed, raises :class:`BindingError`, and its ``then`` never runs — nothing of it is
    stored.
+5. A transaction's status, for the page that shows it (:meth:`Transaction.status_at`):
+   ``verified`` when it was closed together with a stored verification record (its id is
+   kept, ``record_id``, in the same transaction as the records); ``failed`` when it was
+   closed without one (a refusal, or a response that failed a check: nothing tells them
+   apart here); ``expired`` when still open past ``expires_at``; ``waiting`` otherwise.
+   A transaction closed before ``record_id`` was kept (an older version) reads ``failed``.
 
 akashi extension: ``client_metadata.akashi_consent_request`` tells an akashi wallet the
 policy's ``purpose_id``, ``consent_days``, ``updates_allowed`` and whether the signed
@@ -33,6 +39,7 @@ in the same file, so that closing a request and recording its answer are one com
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
@@ -64,15 +71,19 @@ from verifier.policies import Policy, VctValues, to_dcql
 __all__ = [
     "CONSENT_REQUEST_METADATA",
     "DEFAULT_REQUEST_PATH",
+    "REQUEST_STATUSES",
     "RequestStore",
     "Transaction",
     "qr_png",
     "qr_svg",
+    "qr_svg_element",
 ]
 
 CONSENT_REQUEST_METADATA = "akashi_consent_request"
 DEFAULT_REQUEST_PATH = "/oid4vp/requests/"
 _MAX_REQUEST_OBJECT_LIFETIME = 3600  # a wallet refuses longer-lived Request Objects
+#: What :meth:`Transaction.status_at` answers (rule 5).
+REQUEST_STATUSES = ("waiting", "verified", "failed", "expired")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS transactions (
@@ -88,14 +99,17 @@ CREATE TABLE IF NOT EXISTS transactions (
     url TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    consumed_at INTEGER
+    consumed_at INTEGER,
+    record_id TEXT
 );
 CREATE INDEX IF NOT EXISTS transactions_expiry ON transactions (expires_at);
 """
-_COLUMNS = (
+# The columns of every version (a requests.db from before has these); record_id came later.
+_LEGACY_COLUMNS = (
     "id, state, nonce, policy_id, client_id, response_uri, dcql_query, request_uri_path,"
     " request_object, url, created_at, expires_at, consumed_at"
 )
+_COLUMNS = _LEGACY_COLUMNS + ", record_id"
 _BY_STATE = f"SELECT {_COLUMNS} FROM transactions WHERE state = ?"
 
 
@@ -116,6 +130,16 @@ class Transaction:
     created_at: int
     expires_at: int
     consumed_at: int | None = None
+    #: The verification record stored with the close (rule 5); None while open or when none was.
+    record_id: str | None = None
+
+    def status_at(self, now: int | float) -> str:
+        """One of :data:`REQUEST_STATUSES` at ``now`` (rule 5)."""
+        if self.record_id is not None:
+            return "verified"
+        if self.consumed_at is not None:
+            return "failed"
+        return "expired" if now > self.expires_at else "waiting"  # "past expires_at", as rule 3
 
     @property
     def query(self) -> DcqlQuery:
@@ -125,9 +149,9 @@ class Transaction:
     @classmethod
     def _from_row(cls, row: tuple[Any, ...]) -> Transaction:
         (tid, state, nonce, policy_id, client_id, response_uri, query, path, obj, url,
-         created, expires, consumed) = row
+         created, expires, consumed, record_id) = row
         return cls(tid, state, nonce, policy_id, client_id, response_uri, json.loads(query), path, obj,
-                   url, created, expires, consumed)
+                   url, created, expires, consumed, record_id)
 
 
 def _consent_metadata(policy: Policy) -> dict[str, Any]:
@@ -166,6 +190,7 @@ class RequestStore:
         self.request_path = request_path
         self._writes = self.database.writes
         self._conn().executescript(_SCHEMA)
+        self._add_record_id()
 
     def _conn(self) -> sqlite3.Connection:
         return self.database.connection()
@@ -174,6 +199,19 @@ class RequestStore:
         """Close the database if this store opened it."""
         if self._owns:
             self.database.close()
+
+    def _add_record_id(self) -> None:
+        """Give a ``transactions`` table from before rule 5 its ``record_id`` column. Under the
+        group commit's lock, checked again inside: worker processes may open the file together."""
+        if self._has_record_id(self._conn()):
+            return
+        with self._writes.transaction() as conn:
+            if not self._has_record_id(conn):
+                conn.execute("ALTER TABLE transactions ADD COLUMN record_id TEXT")
+
+    @staticmethod
+    def _has_record_id(conn: sqlite3.Connection) -> bool:
+        return any(row[1] == "record_id" for row in conn.execute("PRAGMA table_info(transactions)"))
 
     def adopt_legacy(self, legacy: Path) -> int:
         """Copy the transactions of ``legacy``, a ``requests.db`` an older version kept
@@ -193,7 +231,7 @@ class RequestStore:
                 rows = _legacy_rows(legacy)
             except sqlite3.Error as exc:
                 raise MalformedInput(f"cannot read the older request database {legacy}: {exc}") from exc
-            insert = f"INSERT OR IGNORE INTO transactions ({_COLUMNS}) VALUES ({','.join('?' * 13)})"
+            insert = f"INSERT OR IGNORE INTO transactions ({_LEGACY_COLUMNS}) VALUES ({','.join('?' * 13)})"
             conn.executemany(insert, rows)
             os.replace(legacy, legacy.with_name(legacy.name + ".migrated"))
         return len(rows)
@@ -249,7 +287,7 @@ class RequestStore:
         )
         row = (tid, state, nonce, policy.id, client_id, response_uri, json.dumps(query, ensure_ascii=False),
                path, request_object, url, issued_at, transaction.expires_at, None)
-        insert = f"INSERT INTO transactions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        insert = f"INSERT INTO transactions ({_LEGACY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         self._writes.run(lambda conn: conn.execute(insert, row))
         return transaction
 
@@ -261,6 +299,10 @@ class RequestStore:
         if row is None:
             raise NotFound("no such presentation request")
         return Transaction._from_row(row)
+
+    def status(self, transaction_id: str, *, now: int | float | None = None) -> str:
+        """The status of ``transaction_id`` (rule 5); :class:`NotFound` if unknown (or purged)."""
+        return self.get(transaction_id).status_at(self._now(now))
 
     def request_object(self, transaction_id: str, *, now: int | float | None = None) -> str:
         """The signed Request Object to serve at ``request_uri`` (rule 3)."""
@@ -282,21 +324,23 @@ class RequestStore:
         *,
         now: int | float | None = None,
         then: Callable[[sqlite3.Connection], object] | None = None,
+        record_id: str | None = None,
     ) -> Transaction:
         """Close the transaction whose ``state`` a response carries; only once (rule 4).
 
         ``then(conn)`` runs in the same transaction, after the close, on this store's
         database: the answer's records are stored together with the close, or neither is
         (should ``then`` raise, the transaction stays open and its error is raised).
+        ``record_id`` names the verification record ``then`` stores (rule 5: ``verified``).
         Returns the transaction (with its ``nonce`` and query, for verifying the response).
         """
         at = self._now(now)
 
         def close(conn: sqlite3.Connection) -> Transaction:
             rows = conn.execute(
-                f"UPDATE transactions SET consumed_at = ? WHERE state = ? AND consumed_at IS NULL"
-                f" AND expires_at >= ? RETURNING {_COLUMNS}",
-                (at, state, at),
+                f"UPDATE transactions SET consumed_at = ?, record_id = ? WHERE state = ?"
+                f" AND consumed_at IS NULL AND expires_at >= ? RETURNING {_COLUMNS}",
+                (at, record_id, state, at),
             ).fetchall()
             if not rows:  # not open: say why (rule 4)
                 _open(conn.execute(_BY_STATE, (state,)).fetchone(), at)
@@ -334,7 +378,7 @@ def _legacy_rows(legacy: Path) -> list[tuple[Any, ...]]:
         old.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file alone holds every row
         if old.execute("SELECT 1 FROM sqlite_master WHERE name = 'transactions'").fetchone() is None:
             return []
-        return old.execute(f"SELECT {_COLUMNS} FROM transactions").fetchall()
+        return old.execute(f"SELECT {_LEGACY_COLUMNS} FROM transactions").fetchall()
     finally:
         old.close()  # the last connection: SQLite removes the -wal and -shm files
 
@@ -358,6 +402,22 @@ def qr_svg(url: str, *, scale: int = 4) -> str:
     out = io.BytesIO()
     _qr(url).save(out, kind="svg", scale=scale, border=4, title="OpenID4VP request")
     return out.getvalue().decode("utf-8")
+
+
+def qr_svg_element(url: str, *, label: str) -> str:
+    """The URL as an ``<svg>`` element to put inside an HTML page: no XML declaration, no
+    fixed size (its ``viewBox`` scales to the width CSS gives it), dark on white whatever the
+    page's colours (a scanner needs the contrast), and announced as an image named ``label``."""
+    out = io.BytesIO()
+    _qr(url).save(
+        out, kind="svg", xmldecl=False, omitsize=True, border=4, dark="#000", light="#fff",
+        svgclass="qr", lineclass=None, title=label,
+    )  # fmt: skip
+    svg = out.getvalue().decode("utf-8")
+    if not svg.startswith("<svg "):
+        raise RuntimeError("segno's SVG no longer starts with <svg")  # the attributes below would be lost
+    # crispEdges: scaled modules meet without the hairline seams anti-aliasing draws between them
+    return '<svg role="img" aria-label="' + html.escape(label) + '" shape-rendering="crispEdges" ' + svg[5:]
 
 
 def qr_png(url: str, *, scale: int = 6) -> bytes:

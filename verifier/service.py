@@ -42,13 +42,14 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from identity.credentials.consent import consent_digest, verify_consent_receipt
 from identity.credentials.sdjwt.common import ClaimPath
 from identity.crypto.keys import Ed25519PublicKey, RandomSource
 from identity.did.did_key import did_key_from_public_key
 from identity.did.document import signing_key
-from identity.errors import BindingError, ConsentError, Expired, NotFound, PolicyError
+from identity.errors import AkashiError, BindingError, ConsentError, Expired, NotFound, PolicyError
 from identity.protocols.oid4vp import AuthorizationError, build_response_uri_answer, parse_direct_post
 from registry.client import RegistryClient
 from verifier.config import VerifierConfig
@@ -64,6 +65,9 @@ from verifier.requests import RequestStore, Transaction
 __all__ = ["Outcome", "Verifier"]
 
 StatusFetcher = Callable[[str], str]
+#: Seconds the operator's legal name read from the trust registry is reused (a failed read:
+#: a tenth of it, so that a registry that is down does not slow every request page).
+_NAME_TTL = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,7 @@ class Verifier:
         self._proofs: dict[str, AnchorProof] = {}
         self._proofs_lock = threading.Lock()
         self._answer = build_response_uri_answer()  # the same (schema-checked) answer every time
+        self._name: tuple[str, float] | None = None  # (legal name, monotonic time it is good until)
 
     def close(self) -> None:
         """Close the stores' database."""
@@ -135,6 +140,30 @@ class Verifier:
             random=self.random,
         )
 
+    def request_page_url(self, transaction_id: str) -> str:
+        """The public page showing request ``transaction_id`` as a QR code and a link
+        (``GET /requests/{tid}``; its 128-bit id is what lets one see it)."""
+        return f"{self.url}/requests/{quote(transaction_id, safe='')}"
+
+    def request_status(self, transaction_id: str) -> str:
+        """``waiting``, ``verified``, ``failed`` or ``expired`` (:mod:`verifier.requests`, rule 5);
+        :class:`NotFound` for an unknown or purged request."""
+        return self.requests.status(transaction_id, now=self.clock())
+
+    def operator_name(self) -> str:
+        """The operator's legal name as its trust-registry member record states it; the
+        verifier's DID when the record cannot be read (not registered, registry unreachable).
+        Remembered for a while: every request page shows it."""
+        remembered = self._name
+        if remembered is not None and remembered[1] > time.monotonic():
+            return remembered[0]
+        try:
+            name, ttl = self.ledger.member(self.identity.did).record.legal_name, _NAME_TTL
+        except AkashiError:  # the page still works; the DID names the operator unambiguously
+            name, ttl = self.identity.did, _NAME_TTL / 10
+        self._name = (name, time.monotonic() + ttl)  # a race only reads the registry twice
+        return name
+
     # ------------------------------------------------------------------ responses
 
     def receive(self, body: bytes) -> tuple[dict[str, Any], Outcome | None]:
@@ -150,7 +179,8 @@ class Verifier:
         closed = False
         try:
             record, outcome = self._verify(transaction, parsed.vp_token, parsed.akashi_consent, now)
-            self.requests.consume(parsed.state, now=now, then=record.insert)  # close + records: one commit
+            # close + records: one commit; the record's id marks the request verified for its page
+            self.requests.consume(parsed.state, now=now, then=record.insert, record_id=record.id)
             closed = True
         finally:
             if not closed:  # single use after a failure too; already closed or expired: so be it
