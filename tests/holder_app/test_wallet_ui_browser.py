@@ -55,6 +55,8 @@ def tab(page: Page, name: str) -> None:
 
 
 def shot(page: Page, name: str) -> None:
+    """Save the screen, after checking it fits 360 px: nothing to scroll sideways."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, f"{name} is wider than the phone"
     assert png_size(screenshot(page, name)) == (360, 780)
 
 
@@ -176,9 +178,13 @@ def test_an_english_browser_gets_english_and_a_locked_wallet_asks_again(
     phone.get_by_label("Passphrase").fill("not the passphrase")
     phone.get_by_role("button", name="Unlock").click()
     expect(phone.get_by_role("alert")).to_contain_text("does not open this wallet")
-    phone.get_by_label("Passphrase").fill(PASSPHRASE)
-    phone.get_by_role("button", name="Unlock").click()
+    # By keyboard only: the passphrase field has the focus; Enter submits.
+    expect(phone.get_by_label("Passphrase")).to_be_focused()
+    phone.keyboard.type(PASSPHRASE)
+    phone.keyboard.press("Enter")
     expect(phone.get_by_role("heading", name="My credentials")).to_be_visible()
+    phone.keyboard.press("Tab")  # the first stop is the skip link, to the page's content
+    expect(phone.get_by_role("link", name="Skip to content")).to_be_focused()
     phone.get_by_role("button", name="Lock").click()
     expect(phone.get_by_role("alert")).to_contain_text("locked")
     phone.goto(app + "/consents")
