@@ -28,12 +28,12 @@ from typing import Any
 from holder_app.audit import verify_audit, write_audit_csv, write_audit_jsonl
 from holder_app.audit_events import events_from_store
 from holder_app.claim_text import claim_label, dotted
-from holder_app.folder import WALLET_FILE, LedgerSettings, open_wallet_folder
+from holder_app.folder import WALLET_FILE, LedgerSettings, create_wallet_folder, open_wallet_folder
 from holder_app.recovery import forget_recovery_keys, recover, rotate
 from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.store import WalletStore
 from holder_app.updates import UpdatePlan, plan_update, recipients_text, refresh_updates, send_update
-from holder_app.wallet import Wallet, create_wallet
+from holder_app.wallet import Wallet
 from identity.errors import AkashiError, MalformedInput, NotFound
 from registry.client import ClientTrust
 
@@ -100,20 +100,9 @@ def _new_folder(args: argparse.Namespace, advice: str) -> tuple[Path, LedgerSett
 def cmd_init(args: argparse.Namespace) -> int:
     data, settings = _new_folder(args, "refusing to overwrite it")
     passphrase = _passphrase(confirm=True)
-    store = WalletStore.create(data / WALLET_FILE, passphrase)
-    try:
-        with settings.client(data) as ledger:
-            kit = create_wallet(store, ledger)
-    except BaseException:
-        store.close()
-        (data / WALLET_FILE).unlink(missing_ok=True)  # no half-made wallet is left behind
-        raise
-    try:
-        settings.write(data)
-        _show_kit(args, kit, f"wallet created in {data}")
-        forget_recovery_keys(store)  # from now on only the kit can rotate the identity
-    finally:
-        store.close()
+    create_wallet_folder(
+        data, settings, passphrase, show_kit=lambda kit: _show_kit(args, kit, f"wallet created in {data}")
+    )
     return 0
 
 
@@ -382,7 +371,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
         raise MalformedInput("the wallet app serves on a loopback address only (127.0.0.1 or ::1)")
     if args.idle <= 0:
         raise MalformedInput("--idle is a number of seconds, more than 0")
-    app = create_app(_data(args), idle_seconds=args.idle)
+    data = _data(args)
+    new_wallet = None
+    if not (data / WALLET_FILE).exists() and args.genesis is not None:
+        genesis = json.loads(Path(args.genesis).read_text(encoding="utf-8"))
+        new_wallet = LedgerSettings(args.registry, genesis, tuple(args.witness), args.k)
+        new_wallet.trust()  # a bad genesis or k is refused now
+    app = create_app(data, idle_seconds=args.idle, new_wallet=new_wallet)
     shown = f"[{host}]" if ":" in host else host
     print(f"akashi-wallet: open http://{shown}:{args.port}/ in your browser (Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=host, port=args.port, log_level="warning", access_log=False)
@@ -592,6 +587,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8480)
     p.add_argument("--idle", type=int, default=300, help="lock after this many seconds unused (300)")
+    # For a folder with no wallet yet: the page then creates it, with these registry settings.
+    p.add_argument("--registry", default="http://127.0.0.1:8470", help="(new wallet) the registry node's URL")
+    p.add_argument("--genesis", default=None, type=Path, help="(new wallet) the consortium's genesis file")
+    p.add_argument("--witness", action="append", default=[], help="(new wallet) a witness key (repeatable)")
+    p.add_argument("--k", type=int, default=1, help="(new wallet) cosignatures required on checkpoints")
     command("credentials", cmd_credentials, "list your credentials")
     p = command("consents", cmd_consents, "list your consents (active; --all for expired and revoked)")
     p.add_argument("--all", action="store_true")

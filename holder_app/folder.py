@@ -9,18 +9,21 @@ web app open a wallet the same way: :func:`open_wallet_folder`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from holder_app.recovery import forget_recovery_keys
+from holder_app.recovery_kit import RecoveryKit
 from holder_app.store import WalletStore
-from holder_app.wallet import Wallet
+from holder_app.wallet import Wallet, create_wallet
+from identity.crypto.passphrase import DEFAULT_PARAMS, KdfParams
 from identity.errors import MalformedInput, NotFound
 from registry.client import ClientTrust, RegistryClient
 
-__all__ = ["REGISTRY_FILE", "WALLET_FILE", "LedgerSettings", "open_wallet_folder"]
+__all__ = ["REGISTRY_FILE", "WALLET_FILE", "LedgerSettings", "create_wallet_folder", "open_wallet_folder"]
 
 WALLET_FILE = "wallet.db"
 REGISTRY_FILE = "registry.json"
@@ -90,3 +93,37 @@ def open_wallet_folder(data: Path, passphrase: str) -> Iterator[Wallet]:
         wallet.close()
         ledger.close()
         store.close()
+
+
+def create_wallet_folder(
+    data: Path,
+    settings: LedgerSettings,
+    passphrase: str,
+    *,
+    params: KdfParams = DEFAULT_PARAMS,
+    show_kit: Callable[[RecoveryKit], None] | None = None,
+) -> RecoveryKit:
+    """A new wallet in folder ``data`` (refused if it holds one): the encrypted file, its
+    did:akashi on the ledger, ``registry.json``. ``show_kit`` is called with the recovery kit
+    before the wallet forgets its key (from then on only the kit can rotate the identity); the
+    kit is returned. If anything fails before the kit is shown, no half-made wallet is left."""
+    if (data / WALLET_FILE).exists() or (data / REGISTRY_FILE).exists():
+        raise MalformedInput(f"{data} already holds a wallet")
+    settings.trust()  # a bad genesis or k is refused before anything is written
+    data.mkdir(parents=True, exist_ok=True)
+    store = WalletStore.create(data / WALLET_FILE, passphrase, params=params)
+    try:
+        with settings.client(data) as ledger:
+            kit = create_wallet(store, ledger)
+        settings.write(data)
+    except BaseException:
+        store.close()
+        (data / WALLET_FILE).unlink(missing_ok=True)
+        raise
+    try:
+        if show_kit is not None:
+            show_kit(kit)
+        forget_recovery_keys(store)
+    finally:
+        store.close()
+    return kit

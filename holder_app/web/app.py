@@ -19,6 +19,7 @@ adds what a browser needs, and guards it:
 
 from __future__ import annotations
 
+import base64
 import hmac
 import os
 import tempfile
@@ -41,13 +42,15 @@ from starlette.staticfiles import StaticFiles
 from holder_app.audit import write_audit_jsonl
 from holder_app.audit_events import events_from_store
 from holder_app.claim_text import KNOWN_CLAIMS, claim_label, dotted, has_claim
-from holder_app.folder import LedgerSettings, open_wallet_folder
+from holder_app.folder import WALLET_FILE, LedgerSettings, create_wallet_folder, open_wallet_folder
 from holder_app.records import Consent, StoredCredential
+from holder_app.recovery_kit import RecoveryKit, format_kit, kit_qr_svg
 from holder_app.updates import plan_update, refresh_updates, send_update
 from holder_app.wallet import Wallet
 from holder_app.web.i18n import LANGUAGES, choose_language, reason_text, translator
 from holder_app.web.sessions import Session, Sessions
 from identity.credentials.sdjwt import parse_claims_unverified
+from identity.crypto.passphrase import DEFAULT_PARAMS, KdfParams
 from identity.errors import AkashiError, MalformedInput, NotFound, WrongPassphrase
 
 __all__ = ["LOOPBACK_HOSTS", "create_app"]
@@ -59,6 +62,8 @@ SESSION_COOKIE = "akashi_session"
 UNLOCK_COOKIE = "akashi_unlock"
 LANG_COOKIE = "akashi_lang"
 MAX_FORM_BYTES = 64 * 1024
+#: The shortest passphrase a new wallet takes (Argon2id slows guessing; length still matters).
+MIN_PASSPHRASE = 10
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -124,9 +129,16 @@ def create_app(
     clock: Callable[[], float] = time.time,
     allowed_hosts: frozenset[str] = LOOPBACK_HOSTS,
     open_wallet: Callable[[str], AbstractContextManager[Wallet]] | None = None,
+    new_wallet: LedgerSettings | None = None,
+    kdf_params: KdfParams = DEFAULT_PARAMS,
 ) -> Starlette:
-    """The web app over the wallet folder ``data`` (see the module docstring)."""
-    LedgerSettings.read(data)  # a folder without a wallet is refused now, not at the first unlock
+    """The web app over the wallet folder ``data`` (see the module docstring). A folder with
+    no wallet yet needs ``new_wallet``, the registry settings the person's wallet will use: the
+    first page then creates it (passphrase twice, then the recovery kit, shown once)."""
+    if not (data / WALLET_FILE).exists() and new_wallet is None:
+        raise NotFound(f"{data} holds no wallet: run `akashi-wallet init`, or give the registry settings")
+    if new_wallet is None:
+        LedgerSettings.read(data)  # a broken folder is refused now, not at the first unlock
     opener = open_wallet or (lambda passphrase: open_wallet_folder(data, passphrase))
     sessions = Sessions(opener, idle_seconds=idle_seconds, clock=clock)
     templates = Environment(
@@ -143,6 +155,8 @@ def create_app(
             try:
                 if request.method == "POST" and not _same_site(request):  # 3
                     response: Response = view.error("cross-site request refused", 403)
+                elif not (data / WALLET_FILE).exists() and handler not in (create_form, create):
+                    response = RedirectResponse("/create", status_code=303)
                 elif session is None and not locked_ok:  # 2
                     response = RedirectResponse("/unlock" + ("?idle=1" if idle else ""), status_code=303)
                 else:
@@ -153,14 +167,50 @@ def create_app(
 
         return endpoint
 
+    async def create_form(request: Request, view: Page) -> Response:
+        if (data / WALLET_FILE).exists():
+            return RedirectResponse("/unlock", status_code=303)
+        token = request.cookies.get(UNLOCK_COOKIE) or _new_unlock_token()
+        response = view.render("create.html", unlock_csrf=token, notice=None)
+        response.set_cookie(UNLOCK_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    async def create(request: Request, view: Page) -> Response:
+        form = await _form(request)
+        cookie = request.cookies.get(UNLOCK_COOKIE) or ""
+        if not cookie or not hmac.compare_digest(form.get("csrf", ""), cookie):  # 3
+            return view.error("the form expired: reload the page", 403)
+        if (data / WALLET_FILE).exists() or new_wallet is None:
+            return RedirectResponse("/unlock", status_code=303)
+        passphrase = form.get("passphrase", "")
+        if len(passphrase) < MIN_PASSPHRASE or passphrase != form.get("again", ""):
+            notice = view.t["passphrase_rules"]
+            return view.render("create.html", status_code=422, unlock_csrf=cookie, notice=notice)
+        shown: list[RecoveryKit] = []
+        await run_in_threadpool(
+            lambda: create_wallet_folder(
+                data, new_wallet, passphrase, params=kdf_params, show_kit=shown.append
+            )
+        )
+        session = await run_in_threadpool(sessions.unlock, passphrase)
+        view.session = session
+        [kit] = shown
+        qr = "data:image/svg+xml;base64," + base64.b64encode(kit_qr_svg(kit).encode("utf-8")).decode("ascii")
+        response = view.render("kit.html", kit=format_kit(kit), did=kit.did, qr=qr)
+        response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="strict")
+        response.delete_cookie(UNLOCK_COOKIE)
+        return response
+
     async def home(request: Request, view: Page) -> Response:
         return RedirectResponse("/credentials", status_code=303)
 
     async def unlock_form(request: Request, view: Page) -> Response:
         if view.session is not None:
             return RedirectResponse("/credentials", status_code=303)
-        token = request.cookies.get(UNLOCK_COOKIE) or os.urandom(32).hex()
+        token = request.cookies.get(UNLOCK_COOKIE) or _new_unlock_token()
         notice = view.t["locked_idle"] if request.query_params.get("idle") else None
+        if request.query_params.get("locked"):
+            notice = view.t["locked"]
         response = view.render("unlock.html", unlock_csrf=token, notice=notice)
         response.set_cookie(UNLOCK_COOKIE, token, httponly=True, samesite="strict")
         return response
@@ -184,7 +234,7 @@ def create_app(
     async def lock(request: Request, view: Page) -> Response:
         await _checked_form(request, view)
         sessions.lock(request.cookies.get(SESSION_COOKIE))
-        response = view.render("unlock.html", unlock_csrf=_new_unlock_token(), notice=view.t["locked"])
+        response = RedirectResponse("/unlock?locked=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
 
@@ -329,6 +379,8 @@ def create_app(
 
     routes = [
         Route("/", page(home), methods=["GET"]),
+        Route("/create", page(create_form, locked_ok=True), methods=["GET"]),
+        Route("/create", page(create, locked_ok=True), methods=["POST"]),
         Route("/unlock", page(unlock_form, locked_ok=True), methods=["GET"]),
         Route("/unlock", page(unlock, locked_ok=True), methods=["POST"]),
         Route("/lock", page(lock), methods=["POST"]),
@@ -405,6 +457,7 @@ async def _checked_form(request: Request, view: Page) -> dict[str, str]:
 
 
 def _new_unlock_token() -> str:
+    """A fresh per-browser token for the unlock and create forms (double-submitted)."""
     return os.urandom(32).hex()
 
 

@@ -17,6 +17,27 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "app_name": ("あかし ウォレット", "akashi wallet"),
     "switch_language": ("English", "日本語"),
     "unlock_title": ("ウォレットを開く", "Unlock your wallet"),
+    "create_title": ("ウォレットを作る", "Create your wallet"),
+    "create_help": (
+        "このウォレットを開くためのパスフレーズを決めてください。忘れると開けません。",
+        "Choose the passphrase that will open this wallet. Without it, nobody can open it — not even you.",
+    ),
+    "passphrase_again": ("もう一度パスフレーズ", "The same passphrase again"),
+    "passphrase_rules": (
+        "10文字以上で、2回とも同じパスフレーズを入力してください。",
+        "Use at least 10 characters, the same twice.",
+    ),
+    "create": ("作る", "Create"),
+    "kit_title": ("復旧キット", "Your recovery kit"),
+    "kit_help": (
+        "紙に書き写すか印刷して、オフラインで保管してください。スマートフォンを失くしたとき、"
+        "バックアップとこのキットでウォレットを取り戻せます。ウォレットはこのキットを保存しません。"
+        "この画面はもう表示されません。",
+        "Write it down or print it, and keep it offline. With it and a backup you can take your "
+        "wallet back if you lose this phone. The wallet does not keep it, and will not show it again.",
+    ),
+    "your_did": ("あなたの識別子", "Your identifier"),
+    "kit_done": ("書き写しました", "I have written it down"),
     "passphrase": ("パスフレーズ", "Passphrase"),
     "unlock": ("開く", "Unlock"),
     "wrong_passphrase": ("パスフレーズが違います。", "That passphrase does not open this wallet."),

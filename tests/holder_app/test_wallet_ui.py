@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from holder_app.audit import verify_audit
 from holder_app.folder import WALLET_FILE, LedgerSettings
+from holder_app.recovery_kit import parse_kit
 from holder_app.store import WalletStore
 from holder_app.wallet import create_wallet
 from holder_app.web.app import LOOPBACK_HOSTS, create_app
@@ -246,3 +247,53 @@ def test_every_word_the_pages_look_up_exists_in_both_languages() -> None:
         wanted |= set(re.findall(r"\bt\.([a-z_]+)", template.read_text(encoding="utf-8")))
     assert wanted - set(TEXTS) == set()
     assert all(ja and en for ja, en in TEXTS.values())
+
+
+def test_a_new_wallet_is_made_on_the_page_and_its_kit_shown_once(tmp_path: Path) -> None:
+    services = Services(tmp_path / "services")
+    try:
+        genesis = json.loads(services.registry.config.genesis_file.read_text(encoding="utf-8"))
+        witness = services.registry.service.witness_verifier.vkey
+        settings = LedgerSettings(services.registry.url, genesis, (witness,), 1)
+        folder = tmp_path / "new"
+        app = create_app(
+            folder, new_wallet=settings, kdf_params=TEST_PARAMS, allowed_hosts=LOOPBACK_HOSTS | {"testserver"}
+        )
+        with TestClient(app, headers={"accept-language": "en"}) as client:
+            assert client.get("/credentials", follow_redirects=False).headers["location"] == "/create"
+            form = client.get("/create")
+            token = csrf(form.text)
+            short = client.post("/create", data={"csrf": token, "passphrase": "short", "again": "short"})
+            assert short.status_code == 422 and not (folder / WALLET_FILE).exists()
+            differ = client.post(
+                "/create", data={"csrf": token, "passphrase": PASSPHRASE, "again": PASSPHRASE + "!"}
+            )
+            assert differ.status_code == 422 and not (folder / WALLET_FILE).exists()
+            made = client.post("/create", data={"csrf": token, "passphrase": PASSPHRASE, "again": PASSPHRASE})
+            assert made.status_code == 200
+            kit = re.search(r"data-kit>(AKASHI-KIT1-[0-9A-Z-]+)<", made.text)
+            did = re.search(r"data-did>(did:akashi:[^<]+)<", made.text)
+            assert kit and did and 'src="data:image/svg+xml;base64,' in made.text
+            assert client.get("/credentials").status_code == 200  # unlocked by the creation
+            assert client.get("/create", follow_redirects=False).headers["location"] == "/unlock"
+        with WalletStore.open(folder / WALLET_FILE, PASSPHRASE) as store:
+            identity = store.identity()
+            assert identity is not None and identity.did == did.group(1)
+            assert store.keys("next", active_only=False) == []  # the kit is the only copy
+        assert services.ledger.resolve_did(did.group(1)).document is not None
+        assert parse_kit(kit.group(1)).did == did.group(1)
+    finally:
+        services.close()
+
+
+def test_lock_closes_the_wallet_and_unlocking_again_works(
+    world: tuple[Services, TestClient, Clock, Path],
+) -> None:
+    _, client, _, _ = world
+    unlock(client)
+    token = csrf(client.get("/credentials").text)
+    locked = client.post("/lock", data={"csrf": token})
+    assert locked.status_code == 200 and "ウォレットを閉じました" in locked.text
+    assert client.get("/credentials", follow_redirects=False).headers["location"] == "/unlock"
+    assert unlock(client).status_code == 303
+    assert client.get("/credentials").status_code == 200

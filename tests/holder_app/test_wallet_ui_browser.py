@@ -1,9 +1,9 @@
 """The whole story on the phone-sized page, in headless Chromium (Debian's, driven by
 Playwright), against live processes: a registry node, an issuer and a verifier started by
 their CLIs, and the wallet's own `akashi-wallet ui`. Nothing but the browser touches the
-wallet after `init`: receive a credential, approve a car-sharing request shown as a QR page by
-the verifier, see it verified there, update the address and see it applied, revoke the
-consent, export the audit record (checked offline). Each screen is saved at 360×780
+wallet: create it (passphrase, recovery kit), receive a credential, approve a car-sharing
+request shown as a QR page by the verifier, see it verified there, update the address and see
+it applied, revoke the consent, export the audit record (checked offline). Each screen is saved at 360×780
 (build/screenshots/, the run's artefacts; docs/wallet-app.md shows them)."""
 
 from __future__ import annotations
@@ -37,14 +37,19 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def start_wallet_app(world: World, folder: Path) -> str:
-    """`akashi-wallet init` (the CLI), then `akashi-wallet ui` as its own process: its URL."""
-    env = environment(AKASHI_WALLET_PASSPHRASE=PASSPHRASE)
-    world.processes.run("holder_app.cli", "init", *world.ledger_args(), "--data", folder, "--json", env=env)
+def start_wallet_app(world: World, folder: Path, *, init: bool) -> str:
+    """`akashi-wallet ui` as its own process (after `akashi-wallet init` if ``init``; else the
+    page creates the wallet, with the registry settings given to `ui`): its URL."""
+    if init:
+        env = environment(AKASHI_WALLET_PASSPHRASE=PASSPHRASE)
+        world.processes.run(
+            "holder_app.cli", "init", *world.ledger_args(), "--data", folder, "--json", env=env
+        )
     port = str(free_port())
     url = f"http://127.0.0.1:{port}"
     world.processes.start(
-        "wallet-ui", "holder_app.cli", "ui", "--data", folder, "--port", port, probe=url + "/unlock"
+        f"wallet-ui-{folder.name}", "holder_app.cli", "ui", "--data", folder, "--port", port,
+        *([] if init else world.ledger_args()), probe=url + "/unlock",
     )  # fmt: skip
     return url
 
@@ -63,11 +68,23 @@ def shot(page: Page, name: str) -> None:
 def test_a_person_does_the_whole_story_on_the_phone_sized_page(
     world: World, browser: Browser, tmp_path: Path
 ) -> None:
-    app = start_wallet_app(world, tmp_path / "me")
+    app = start_wallet_app(world, tmp_path / "me", init=False)
     phone = phone_page(browser, locale="ja-JP")
 
-    # Unlock.
+    # Her wallet is made on the page: a passphrase, then the recovery kit, shown once.
     phone.goto(app + "/")
+    expect(phone.get_by_role("heading", name="ウォレットを作る")).to_be_visible()
+    phone.get_by_label("パスフレーズ", exact=True).fill(PASSPHRASE)
+    phone.get_by_label("もう一度パスフレーズ").fill(PASSPHRASE)
+    shot(phone, "00-create")
+    phone.get_by_role("button", name="作る").click()
+    expect(phone.locator("[data-kit]")).to_contain_text("AKASHI-KIT1-", timeout=30_000)
+    shot(phone, "00-recovery-kit")
+    phone.locator("[data-kit-done]").click()
+    expect(phone.get_by_role("heading", name="わたしの証明書")).to_be_visible()
+
+    # Locked, and unlocked again.
+    phone.get_by_role("button", name="閉じる").click()
     expect(phone.get_by_role("heading", name="ウォレットを開く")).to_be_visible()
     shot(phone, "01-unlock")
     phone.get_by_label("パスフレーズ").fill(PASSPHRASE)
@@ -171,7 +188,7 @@ def test_a_person_does_the_whole_story_on_the_phone_sized_page(
 def test_an_english_browser_gets_english_and_a_locked_wallet_asks_again(
     world: World, browser: Browser, tmp_path: Path
 ) -> None:
-    app = start_wallet_app(world, tmp_path / "other")
+    app = start_wallet_app(world, tmp_path / "other", init=True)
     phone = phone_page(browser, locale="en-US")
     phone.goto(app + "/credentials")
     expect(phone.get_by_role("heading", name="Unlock your wallet")).to_be_visible()
