@@ -170,22 +170,17 @@ def create_app(
     async def create_form(request: Request, view: Page) -> Response:
         if (data / WALLET_FILE).exists():
             return RedirectResponse("/unlock", status_code=303)
-        token = request.cookies.get(UNLOCK_COOKIE) or _new_unlock_token()
-        response = view.render("create.html", unlock_csrf=token, notice=None)
-        response.set_cookie(UNLOCK_COOKIE, token, httponly=True, samesite="strict")
-        return response
+        return _before_session(view, "create.html")
 
     async def create(request: Request, view: Page) -> Response:
         form = await _form(request)
-        cookie = request.cookies.get(UNLOCK_COOKIE) or ""
-        if not cookie or not hmac.compare_digest(form.get("csrf", ""), cookie):  # 3
+        if not _before_session_token_ok(request, form):  # 3
             return view.error("the form expired: reload the page", 403)
         if (data / WALLET_FILE).exists() or new_wallet is None:
             return RedirectResponse("/unlock", status_code=303)
         passphrase = form.get("passphrase", "")
         if len(passphrase) < MIN_PASSPHRASE or passphrase != form.get("again", ""):
-            notice = view.t["passphrase_rules"]
-            return view.render("create.html", status_code=422, unlock_csrf=cookie, notice=notice)
+            return _before_session(view, "create.html", 422, view.t["passphrase_rules"])
         shown: list[RecoveryKit] = []
         await run_in_threadpool(
             lambda: create_wallet_folder(
@@ -207,25 +202,19 @@ def create_app(
     async def unlock_form(request: Request, view: Page) -> Response:
         if view.session is not None:
             return RedirectResponse("/credentials", status_code=303)
-        token = request.cookies.get(UNLOCK_COOKIE) or _new_unlock_token()
         notice = view.t["locked_idle"] if request.query_params.get("idle") else None
         if request.query_params.get("locked"):
             notice = view.t["locked"]
-        response = view.render("unlock.html", unlock_csrf=token, notice=notice)
-        response.set_cookie(UNLOCK_COOKIE, token, httponly=True, samesite="strict")
-        return response
+        return _before_session(view, "unlock.html", notice=notice)
 
     async def unlock(request: Request, view: Page) -> Response:
         form = await _form(request)
-        cookie = request.cookies.get(UNLOCK_COOKIE) or ""
-        if not cookie or not hmac.compare_digest(form.get("csrf", ""), cookie):  # 3
+        if not _before_session_token_ok(request, form):  # 3
             return view.error("the form expired: reload the page", 403)
         try:
             session = await run_in_threadpool(sessions.unlock, form.get("passphrase", ""))
         except WrongPassphrase:
-            return view.render(
-                "unlock.html", status_code=401, unlock_csrf=cookie, notice=view.t["wrong_passphrase"]
-            )
+            return _before_session(view, "unlock.html", 401, view.t["wrong_passphrase"])
         response = RedirectResponse("/credentials", status_code=303)
         response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="strict")
         response.delete_cookie(UNLOCK_COOKIE)
@@ -456,9 +445,19 @@ async def _checked_form(request: Request, view: Page) -> dict[str, str]:
     return form
 
 
-def _new_unlock_token() -> str:
-    """A fresh per-browser token for the unlock and create forms (double-submitted)."""
-    return os.urandom(32).hex()
+def _before_session(view: Page, template: str, status_code: int = 200, notice: str | None = None) -> Response:
+    """The unlock or create form, with the per-browser token it must send back (rule 3:
+    there is no session yet, so the token is double-submitted in a cookie)."""
+    token = view.request.cookies.get(UNLOCK_COOKIE) or os.urandom(32).hex()
+    response = view.render(template, status_code=status_code, unlock_csrf=token, notice=notice)
+    response.set_cookie(UNLOCK_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+def _before_session_token_ok(request: Request, form: Mapping[str, str]) -> bool:
+    """Whether the unlock or create form came back with this browser's token."""
+    cookie = request.cookies.get(UNLOCK_COOKIE) or ""
+    return bool(cookie) and hmac.compare_digest(form.get("csrf", ""), cookie)
 
 
 def _address_form(form: Mapping[str, str]) -> tuple[str, date]:
