@@ -1,13 +1,14 @@
 """``akashi-demo``: the whole story, narrated, on services running on loopback.
 
-A registry node (SQLite, with its witness), the issuer service and two operators'
+A registry node (SQLite, with its witness), the issuer service and three operators'
 verifier services start on 127.0.0.1 in this process; the counter, the wallet and the
 operators talk to them over HTTP. Every step is checked; the demo exits non-zero if any
-check fails.
+check fails. With ``--keep DIR`` (or ``AKASHI_DEMO_KEEP``) every service's data stays in
+``DIR/<service>/`` (registry, issuer, car-sharing, space-sharing, parcel-locker, wallet).
 
 1. A consortium starts its ledger; an identity provider is accredited for JPKI and
-   licence IC checks; a car-sharing and a space-sharing operator join the trust
-   registry with the purposes they may ask for.
+   licence IC checks; a car-sharing, a space-sharing and a parcel-locker operator join
+   the trust registry with the purposes they may ask for.
 2. Yamada Hanako creates her wallet (encrypted file, did:akashi on the ledger with a
    pre-committed recovery key, printed as a recovery kit).
 3. Her My Number card (locally generated JPKI test CA) and her driving licence (test
@@ -15,34 +16,44 @@ check fails.
    and licence credentials by OpenID4VCI, several copies each, every copy's signature
    and ledger anchor verified before it is stored.
 4. The car-sharing operator asks (OpenID4VP, DCQL): identity verified under jp_aml,
-   over 20, a licence valid today, name and address; the wallet shows who asks, why,
-   and each claim in plain words; she approves; a consent receipt is anchored; the
-   operator records her as verified.
-5. The space-sharing operator asks only for KYC and over 18: what it stored holds no
-   name, birth date, address or licence number, and it knows her by another pairwise
-   DID than the car-sharing operator does.
+   over 20, a licence valid today, name and address, with updates; the wallet shows who
+   asks, why, and each claim in plain words; she approves; a consent receipt is
+   anchored; the operator records her as verified.
+5. The space-sharing operator asks only for KYC and over 18: the demo prints what it
+   stored, which holds no name, birth date, address or licence number; it knows her by
+   another pairwise DID than the car-sharing operator does.
 6. A tampered and a replayed presentation are refused.
-7. She moves: one address update, sealed, reaches the car-sharing operator only (the
-   space-sharing one never had her address); it applies it and acknowledges on the
-   ledger; her wallet shows the acknowledgement.
-8. She revokes the car-sharing consent on the ledger; she exports her audit record
-   (the update and its acknowledgement included) and it verifies offline; one edited
-   byte is found.
-9. No personal value (the new address included) is in any registry database file.
+7. The parcel-locker operator asks for her name and address, with updates.
+8. She moves: the issuer re-checks her My Number card (its new certificate carries the
+   new address) and issues a new KYC credential; one update, backed by it, reaches the
+   car-sharing and the parcel-locker operators, both apply and acknowledge on the
+   ledger; the space-sharing operator receives nothing; her wallet shows both acks.
+9. She revokes the parcel-locker consent and asks it to erase her data (APPI Art. 35);
+   it acknowledges; a second update reaches only the car-sharing operator.
+10. The issuer suspends her licence credential; the car-sharing operator's recheck
+    flips her status.
+11. She exports her audit record; it verifies offline; one edited byte is found.
+12. No personal value (the new address included) is in any registry database file; one
+    byte changed in a copy of the registry's database is found by ``akashi-registry verify``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import io
 import json
 import os
+import shutil
+import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -51,6 +62,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, LoopbackVerifier
 from holder_app.audit import verify_audit, write_audit_jsonl
 from holder_app.audit_events import events_from_store
+from holder_app.folder import WALLET_FILE, LedgerSettings
 from holder_app.recovery import forget_recovery_keys
 from holder_app.recovery_kit import format_kit
 from holder_app.store import WalletStore
@@ -74,7 +86,9 @@ from issuer.evidence.testca import (
     sign_challenge,
     sign_licence,
 )
+from registry.cli import main as registry_cli
 from registry.client import ClientTrust, RegistryClient
+from registry.config import RegistryConfig
 from registry.genesis import sign_member_entry
 from registry.state import Member
 from verifier.inbox import receive_updates
@@ -82,6 +96,9 @@ from verifier.inbox import receive_updates
 #: Values that must never reach a verifier that did not ask for them.
 SECRETS = ["花子", "1998-07-15", "霞が関", "千代田区", "female"]
 NEW_ADDRESS = "大阪府大阪市北区中之島1-3-20"
+WALLET_PASSPHRASE = "demo passphrase — choose a long one"
+#: The parcel-locker operator's 法人番号 (a valid check digit: registry.state.corporate_number_valid).
+LOCKER_NUMBER = "7010001999999"
 
 
 class Narrator:
@@ -167,13 +184,14 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             accredited.proof is not None,
             f"accredited for JPKI and licence IC checks by 2 governance keys (leaf {accredited.index})",
         )
-        for name, number in (
-            ("株式会社アカシモビリティ", "2120901007402"),
-            ("株式会社スペースシェア", "7010001888888"),
+        for folder, name, number in (
+            ("car-sharing", "株式会社アカシモビリティ", "2120901007402"),
+            ("space-sharing", "株式会社スペースシェア", "7010001888888"),
+            ("parcel-locker", "株式会社パーセルロッカー", LOCKER_NUMBER),
         ):
             operators.append(
                 LoopbackVerifier(
-                    workdir / number,
+                    workdir / folder,
                     legal_name=name,
                     corporate_number=number,
                     ledger=ledger,
@@ -182,16 +200,20 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
                     clock=clock,
                 )
             )
-        cars, spaces = operators
+        cars, spaces, locker = operators
         n.check(
             all(ledger.member(o.did).record.role == "verifier" for o in operators),
-            f"{cars.legal_name} (car-sharing) and {spaces.legal_name} (space-sharing) are in the trust "
-            "registry with the purposes they registered",
+            f"{cars.legal_name} (car-sharing), {spaces.legal_name} (space-sharing) and {locker.legal_name} "
+            "(parcel lockers) are in the trust registry with the purposes they registered",
         )
 
         n.title("Yamada Hanako (山田 花子) creates her wallet")
-        store = WalletStore.create(workdir / "wallet.db", "demo passphrase — choose a long one", clock=clock)
+        (workdir / "wallet").mkdir()
+        store = WalletStore.create(workdir / "wallet" / WALLET_FILE, WALLET_PASSPHRASE, clock=clock)
         kit = create_wallet(store, wallet_ledger)
+        genesis_document = json.loads(registry.config.genesis_file.read_text(encoding="utf-8"))
+        # The folder `akashi-wallet --data` opens (after `akashi-registry serve` on the kept registry).
+        LedgerSettings(registry.url, genesis_document, (witness_key,), 1).write(workdir / "wallet")
         wallet = Wallet(store, wallet_ledger, clock=clock)
         n.say(f"her identifier: {kit.did}")
         n.say("its inception commits to the digest of a next key, kept offline as her recovery kit:")
@@ -201,7 +223,7 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         n.check(
             wallet_ledger.resolve_did(kit.did).document is not None, "her did:akashi is on the ledger, proven"
         )
-        on_disk = (workdir / "wallet.db").read_bytes()
+        on_disk = (workdir / "wallet" / WALLET_FILE).read_bytes()
         n.check(
             kit.did.encode() not in on_disk, "the wallet file is encrypted (not even her DID is readable)"
         )
@@ -209,21 +231,7 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         n.title("At the counter: her My Number card signs the issuer's challenge (JPKI, method ワ)")
         admin = {"authorization": "Bearer " + provider.admin_token}
         with httpx.Client(base_url=provider.url, timeout=30) as counter:
-            challenge = counter.post("/admin/challenges", headers=admin).json()
-            # The card reader is the only simulated part: the card's key signs the challenge.
-            signature = sign_challenge(
-                cast(rsa.RSAPrivateKey, card.key), base64.urlsafe_b64decode(challenge["challenge"])
-            )
-            check = counter.post(
-                "/admin/checks/jpki",
-                headers=admin,
-                json={
-                    "challenge_id": challenge["id"],
-                    "certificate": base64.b64encode(card.certificate.public_bytes(Encoding.DER)).decode(),
-                    "signature": base64.b64encode(signature).decode(),
-                    "operator": "counter-1",
-                },
-            )
+            check = _jpki_check(counter, admin, card)
             n.check(
                 check.status_code == 201,
                 "signature, certificate chain to the JPKI root, validity and CRL: all verified",
@@ -303,7 +311,12 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             spaces.verifier.customers.kyc_status(space_customer).status == "verified",
             "verified: identity under jp_aml, over 18",
         )
-        stored = b"".join(p.read_bytes() for p in (workdir / "7010001888888").glob("*.db*"))
+        space_status = spaces.verifier.customers.kyc_status(space_customer)
+        if space_status.record_id is not None:
+            kept = spaces.verifier.customers.disclosed_claims(space_status.record_id)
+            for claims in kept.values():
+                n.say(f"what {spaces.legal_name} stored: " + json.dumps(claims, ensure_ascii=False))
+        stored = b"".join(p.read_bytes() for p in (workdir / "space-sharing").glob("*.db*"))
         n.check(
             all(secret.encode() not in stored for secret in [*SECRETS, "山田", "301234567890"]),
             "what it stored holds no name, birth date, address or licence number",
@@ -346,49 +359,99 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             f"identity verified under {framework}, method {methods[0]}",
         )
 
-        n.title(f"She moves to {NEW_ADDRESS}: one update, to exactly the operators she allowed")
+        n.title(f"{locker.legal_name} asks for her name and address, to deliver parcels, with updates")
+        request = wallet.open_request(locker.verifier.new_request("parcel-locker").url)
+        n.say("the wallet shows: " + ", ".join(c.label_en for c in request.claims))
+        n.check(request.updates_allowed, "it asks to receive her future address changes")
+        locker_consent = wallet.approve(request).consent
+        n.check(locker_consent is not None, "she approves: name and address, nothing else")
+        assert locker_consent is not None
+        locker_customer = _customer(store, locker.did)
+
+        n.title(f"She moves to {NEW_ADDRESS}; the issuer re-checks her My Number card")
+        moved_card = ca.issue_card(replace(HANAKO_CARD, address=NEW_ADDRESS), when)
+        with httpx.Client(base_url=provider.url, timeout=30) as counter:
+            recheck = _jpki_check(counter, admin, moved_card)
+        n.check(
+            recheck.status_code == 201,
+            "her card's new certificate (the municipality recorded the move) verifies at the counter",
+        )
+        [new_kyc] = wallet.receive(recheck.json()["offer_url"])
         plan = plan_update(wallet, "address")
         for line in recipients_text(plan):
             n.say(line)
         n.check(
-            [c.verifier for c in plan.recipients] == [cars.did],
-            f"only {cars.legal_name} will receive it: {spaces.legal_name} never had her address",
+            {c.verifier for c in plan.recipients} == {cars.did, locker.did},
+            f"{cars.legal_name} and {locker.legal_name} will receive it; {spaces.legal_name} will not: it "
+            "never had her address",
         )
-        [delivery] = send_update(wallet, plan, {"formatted": NEW_ADDRESS}, when.date())
+        deliveries = send_update(wallet, plan, None, when.date(), attest_with=new_kyc.id)
         n.check(
-            delivery.error is None,
-            f"signed with her pairwise key, sealed to the operator's X25519 key from its DID, posted to the "
-            f"registry's mailbox; the mailbox.notice is at leaf {delivery.notice_index}",
+            all(d.error is None for d in deliveries),
+            "one update, signed with each consent's pairwise key, with the issuer's attestation of the "
+            "new address, sealed to each operator's X25519 key, posted to the mailbox in one batch",
         )
         registry_bytes = b"".join(path.read_bytes() for path in registry.database_files)
         n.check(
             "中之島".encode() not in registry_bytes,
-            "the registry holds the ciphertext only: her new address appears nowhere in its files",
+            "the registry holds the ciphertexts only: her new address appears nowhere in its files",
         )
-        [applied] = receive_updates(cars.verifier)
-        n.check(
-            applied.status == "applied" and applied.acked,
-            f"{cars.legal_name} fetches its mail (RFC 9421-signed request), opens it, checks her signature "
-            "and the consent, applies it and acknowledges on the ledger (mailbox.ack, signed)",
-        )
-        current = cars.verifier.customers.current_value(car_customer, "address", when.date())
-        n.check(
-            current == {"formatted": NEW_ADDRESS}, f"its customer record now reads {current['formatted']}"
-        )
+        for operator, customer in ((cars, car_customer), (locker, locker_customer)):
+            [applied] = receive_updates(operator.verifier)
+            current = operator.verifier.customers.current_value(customer, "address", when.date()) or {}
+            n.check(
+                applied.status == "applied" and applied.acked and NEW_ADDRESS in str(current),
+                f"{operator.legal_name} fetches its mail (RFC 9421-signed), opens it, checks her signature, "
+                "the consent and the issuer's attestation, applies it and acknowledges on the ledger",
+            )
         n.check(receive_updates(spaces.verifier) == [], f"{spaces.legal_name}'s mailbox is empty")
-        [tracked] = refresh_updates(wallet)
+        tracked = refresh_updates(wallet)
         n.check(
-            tracked.status == "applied" and tracked.ack_anchor is not None,
-            f"her wallet shows it: {cars.legal_name} — {tracked.status.upper()}, with the ledger proof of "
-            f"the acknowledgement (leaf {tracked.ack_anchor['index'] if tracked.ack_anchor else '?'})",
+            [u.status for u in tracked] == ["applied", "applied"] and all(u.ack_anchor for u in tracked),
+            "her wallet shows both as APPLIED, each with the ledger proof of the operator's signed ack",
         )
 
-        n.title("She revokes the car-sharing consent, and exports her record for an auditor")
-        wallet.revoke(consent.id)
+        n.title(f"She withdraws her consent to {locker.legal_name} and asks it to erase her data")
+        wallet.revoke(locker_consent.id)
         n.check(
-            wallet_ledger.consent(consent.digest).record.revoked_at is not None,
+            wallet_ledger.consent(locker_consent.digest).record.revoked_at is not None,
             "revoked on the ledger (consent.revoke signed by her pairwise key), effective at once",
         )
+        [erasure] = send_update(wallet, plan_update(wallet, "erasure", [locker.did]), None, when.date())
+        [erased] = receive_updates(locker.verifier)
+        restrictions = locker.verifier.customers.restrictions(locker_customer)
+        n.check(
+            erasure.error is None
+            and erased.status == "applied"
+            and [r["kind"] for r in restrictions] == ["erasure"],
+            f"the erasure request (APPI Art. 35) reaches it although the consent is revoked; "
+            f"{locker.legal_name} records it and acknowledges",
+        )
+        correction = {"formatted": NEW_ADDRESS + " 中之島ビル5階"}
+        [second] = send_update(wallet, plan_update(wallet, "address"), correction, when.date())
+        [applied] = receive_updates(cars.verifier)
+        n.check(
+            second.verifier == cars.did
+            and applied.status == "applied"
+            and receive_updates(locker.verifier) == [],
+            f"a second update (the floor number) reaches only {cars.legal_name}",
+        )
+
+        n.title("The issuer suspends her licence credential; car-sharing's recheck notices")
+        with httpx.Client(base_url=provider.url, timeout=30) as counter:
+            issued = counter.get("/admin/credentials", headers=admin).json()["credentials"]
+            licences = [c["credential_id"] for c in issued if c["vct"].endswith("/vct/licence")]
+            for credential_id in licences:
+                counter.post(f"/admin/credentials/{credential_id}/suspend", headers=admin).raise_for_status()
+        changes = cars.verifier.recheck()
+        status = cars.verifier.customers.kyc_status(car_customer)
+        n.check(
+            any(c.status == "suspended" for c in changes) and status.status != "verified",
+            f"the new status list is signed and anchored; her status at {cars.legal_name} is now "
+            f"'{status.status}' ({'; '.join(status.reasons)})",
+        )
+
+        n.title("She exports her record for an auditor")
         audit = workdir / "audit.jsonl"
         written = write_audit_jsonl(
             events_from_store(store), audit, wallet_did=kit.did, log_vkey=genesis.log_verifier().vkey
@@ -396,7 +459,7 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         report = verify_audit(audit, witness_vkeys=[witness_key], k=1, expected_head=written.head)
         n.check(
             report.ok and report.events == written.events,
-            f"{written.events} events (consents, presentations, the update and its acknowledgement, the "
+            f"{written.events} events (consents, presentations, updates and their acknowledgements, the "
             "revocation), each with its ledger proof, "
             "verified offline with nothing but the log's and the witness's keys",
         )
@@ -427,12 +490,62 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         "no name, birth date, address (old or new) or serial",
     )
 
+    n.title("Nobody rewrites the ledger unnoticed")
+    copy = workdir / "registry-tampered"
+    shutil.copytree(workdir / "registry", copy)
+    database = RegistryConfig(data_dir=copy).database
+    with sqlite3.connect(database) as conn:
+        query = "SELECT idx, data FROM entries WHERE type = 'consent.grant' LIMIT 1"
+        index, data = conn.execute(query).fetchone()
+        changed = bytearray(data)
+        changed[len(changed) // 2] ^= 0x01  # one bit of one byte
+        conn.execute("UPDATE entries SET data = ? WHERE idx = ?", (bytes(changed), index))
+    code, _ = _registry_verify(workdir / "registry")
+    n.check(
+        code == 0,
+        "`akashi-registry verify` on the registry's data: every entry, tile, checkpoint and derived "
+        "record recomputed, all equal",
+    )
+    code, verdict = _registry_verify(copy)
+    n.check(
+        code == 1 and verdict.get("table") == "entries" and verdict.get("index") == index,
+        f"on a copy with one byte of leaf {index} changed, it finds it: {verdict.get('problem')}",
+    )
+
     print()
     if n.failures:
         print(f"{n.failures} check(s) failed.")
         return 1
     print("Every check passed.")
     return 0
+
+
+def _registry_verify(data: Path) -> tuple[int, dict[str, Any]]:
+    """``akashi-registry verify --data DATA --json``: its exit status and its report."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = registry_cli(["verify", "--data", str(data), "--json"])
+    report: dict[str, Any] = json.loads(out.getvalue())
+    return code, report
+
+
+def _jpki_check(counter: httpx.Client, admin: dict[str, str], card: Any) -> httpx.Response:
+    """The counter's JPKI check of ``card``: the issuer's challenge, signed by the card's key
+    (the card reader is the only simulated part), checked by the issuer."""
+    challenge = counter.post("/admin/challenges", headers=admin).json()
+    signature = sign_challenge(
+        cast(rsa.RSAPrivateKey, card.key), base64.urlsafe_b64decode(challenge["challenge"])
+    )
+    return counter.post(
+        "/admin/checks/jpki",
+        headers=admin,
+        json={
+            "challenge_id": challenge["id"],
+            "certificate": base64.b64encode(card.certificate.public_bytes(Encoding.DER)).decode(),
+            "signature": base64.b64encode(signature).decode(),
+            "operator": "counter-1",
+        },
+    )
 
 
 def _customer(store: WalletStore, verifier_did: str) -> str:
@@ -448,10 +561,25 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``akashi-demo``."""
     parser = argparse.ArgumentParser(prog="akashi-demo", description="A narrated walk through akashi.")
     parser.add_argument("--now", type=int, default=None, help="clock to use (Unix seconds)")
+    parser.add_argument(
+        "--keep", type=Path, default=os.environ.get("AKASHI_DEMO_KEEP") or None,
+        help="keep every service's data in KEEP/<service>/ (also AKASHI_DEMO_KEEP); it must not exist yet",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    now = args.now if args.now is not None else int(time.time())
     try:
+        if args.keep is not None:
+            keep = Path(args.keep)
+            if keep.exists() and any(keep.iterdir()):
+                raise MalformedInput(f"{keep} is not empty: give a new folder to keep the demo's data in")
+            keep.mkdir(parents=True, exist_ok=True)
+            code = run(now, keep)
+            print(f"Every service's data is kept in {keep}/: registry, issuer, car-sharing, space-sharing,")
+            print(f"parcel-locker and wallet (passphrase: {WALLET_PASSPHRASE}); e.g.")
+            print(f"  akashi-registry verify --data {keep}/registry")
+            return code
         with tempfile.TemporaryDirectory(prefix="akashi-demo-") as workdir:
-            return run(args.now if args.now is not None else int(time.time()), Path(workdir))
+            return run(now, Path(workdir))
     except AkashiError as error:
         print(f"akashi-demo: {error}", file=sys.stderr)
         return 1
