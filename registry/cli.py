@@ -22,8 +22,10 @@ from identity.errors import AkashiError, RejectedByRules
 from identity.ledger.proofs import InclusionProof
 from registry.audit import replay_state, verify_store
 from registry.config import RegistryConfig, from_sources
+from registry.genesis import load_genesis
 from registry.member_cli import add_member_parser
 from registry.service import init_data_dir, open_service, read_private_key
+from registry.storage import SqliteStorage
 
 __all__ = ["main"]
 
@@ -123,15 +125,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     config = _config(args)
-    service = open_service(config, cosign=False)
+    # The store alone, not a node: a node refuses to open a store whose tree is not the signed one,
+    # and that is exactly a store `verify` must be able to examine.
+    genesis = load_genesis(config.genesis_file.read_bytes())
+    storage = SqliteStorage(config.database)
     progress = _Progress("verify")
     try:
-        mismatch = verify_store(service.storage, service.genesis, progress)
-        size = service.storage.size()
-        checkpoints = sum(1 for _ in service.storage.checkpoints())
+        mismatch = verify_store(storage, genesis, progress)
+        size = storage.size()
+        checkpoints = sum(1 for _ in storage.checkpoints())
     finally:
         progress.finish()
-        service.close()
+        storage.close()
     if mismatch is not None:
         _emit(
             args,

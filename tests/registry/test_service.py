@@ -105,6 +105,23 @@ def test_cli_verify_reports_tampering_with_exit_status_1(
     assert "entries 7" in capsys.readouterr().out
 
 
+def test_cli_verify_examines_a_store_whose_tiles_were_changed(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    fill(data, 20)
+    with sqlite3.connect(data / "registry.db") as conn:
+        level, index, tile = conn.execute("SELECT * FROM tiles ORDER BY level, idx LIMIT 1").fetchone()
+        changed = bytearray(tile)
+        changed[0] ^= 0x01
+        conn.execute("UPDATE tiles SET data = ? WHERE level = ? AND idx = ?", (bytes(changed), level, index))
+    capsys.readouterr()
+    assert main(["verify", "--data", str(data)]) == 1  # a node would refuse to open it; verify reports it
+    out = capsys.readouterr()
+    assert "MISMATCH" in out.out and "Traceback" not in out.err
+
+
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--data", str(tmp_path / "nothing")]) == 1
     err = capsys.readouterr().err
