@@ -99,7 +99,8 @@ def cmd_key(args: argparse.Namespace) -> int:
         witness = service.witness_verifier.vkey
     finally:
         service.close()
-    _emit(args, {"log_key": key, "witness_key": witness}, key)
+    # Both: wallets and services are given the witness key (--witness) as well as the log's.
+    _emit(args, {"log_key": key, "witness_key": witness}, f"log key:     {key}\nwitness key: {witness}")
     return 0
 
 

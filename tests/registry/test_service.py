@@ -87,7 +87,8 @@ def test_cli_verify_rebuild_export_and_key(data: Path, capsys: pytest.CaptureFix
     assert len(lines) == 41 and "checkpoint" in json.loads(lines[0])
     assert json.loads(lines[5])["inclusion_proof"]["leaf_index"] == 4
     assert main(["key", "--data", str(data)]) == 0
-    assert capsys.readouterr().out.startswith("akashi.test/cli+")
+    log_line, witness_line = capsys.readouterr().out.splitlines()
+    assert log_line.startswith("log key:     akashi.test/cli+") and witness_line.startswith("witness key: ")
 
 
 def test_cli_verify_reports_tampering_with_exit_status_1(
