@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-dev
 # which a stamp file would hide); apt runs only when one is missing. sudo only when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint clean browser-deps
+.PHONY: demo up test bench lint clean browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/akashi-demo
+
+# The same services, left running with the wallet app: prints the URLs; Ctrl-C stops them all.
+up: $(STAMP)
+	$(VENV)/bin/akashi-up
 
 test: $(STAMP) browser-deps
 	$(PY) -m pytest -q
