@@ -42,7 +42,6 @@ The story is told in Japanese or English: ``--lang ja|en``, else from the locale
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import io
 import json
@@ -57,12 +56,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 
+from akashi_demo.counter import check_card, check_licence
 from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, LoopbackVerifier
 from holder_app.audit import verify_audit, write_audit_jsonl
 from holder_app.audit_events import events_from_store
@@ -84,11 +82,8 @@ from identity.schemas import validate
 from issuer.evidence import LicenceTrust
 from issuer.evidence.testca import (
     HANAKO_CARD,
-    HANAKO_LICENCE,
     create_jpki_ca,
     create_licence_authority,
-    sign_challenge,
-    sign_licence,
 )
 from registry.cli import main as registry_cli
 from registry.client import ClientTrust, RegistryClient
@@ -318,24 +313,14 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             "窓口で：花子さんのマイナンバーカードが発行者のチャレンジに署名します（JPKI、本人確認方法「ワ」）",
         )
         admin = {"authorization": "Bearer " + provider.admin_token}
-        with httpx.Client(base_url=provider.url, timeout=30) as counter:
-            check = _jpki_check(counter, admin, card)
+        with httpx.Client(base_url=provider.url, timeout=30, headers=admin) as counter:
+            check = check_card(counter, card)
             n.check(
                 check.status_code == 201,
                 "signature, certificate chain to the JPKI root, validity and CRL: all verified",
                 "署名、JPKIルートまでの証明書チェーン、有効期間、失効リスト（CRL）をすべて検証しました",
             )
-            data, licence_signature = sign_licence(authority, HANAKO_LICENCE)
-            licence_check = counter.post(
-                "/admin/checks/licence",
-                headers=admin,
-                json={
-                    "data": base64.b64encode(data).decode(),
-                    "signature": base64.b64encode(licence_signature).decode(),
-                    "face_compared": True,
-                    "operator": "counter-1",
-                },
-            )
+            licence_check = check_licence(counter, authority)
             n.check(
                 licence_check.status_code == 201,
                 "her driving licence's IC data: signed by the licence authority, face compared (method ヘ)",
@@ -519,8 +504,8 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             f"花子さんが{NEW_ADDRESS}に引っ越します。発行者がマイナンバーカードを確認し直します",
         )
         moved_card = ca.issue_card(replace(HANAKO_CARD, address=NEW_ADDRESS), when)
-        with httpx.Client(base_url=provider.url, timeout=30) as counter:
-            recheck = _jpki_check(counter, admin, moved_card)
+        with httpx.Client(base_url=provider.url, timeout=30, headers=admin) as counter:
+            recheck = check_card(counter, moved_card)
         n.check(
             recheck.status_code == 201,
             "her card's new certificate (the municipality recorded the move) verifies at the counter",
@@ -703,25 +688,6 @@ def _registry_verify(data: Path) -> tuple[int, dict[str, Any]]:
         code = registry_cli(["verify", "--data", str(data), "--json"])
     report: dict[str, Any] = json.loads(out.getvalue())
     return code, report
-
-
-def _jpki_check(counter: httpx.Client, admin: dict[str, str], card: Any) -> httpx.Response:
-    """The counter's JPKI check of ``card``: the issuer's challenge, signed by the card's key
-    (the card reader is the only simulated part), checked by the issuer."""
-    challenge = counter.post("/admin/challenges", headers=admin).json()
-    signature = sign_challenge(
-        cast(rsa.RSAPrivateKey, card.key), base64.urlsafe_b64decode(challenge["challenge"])
-    )
-    return counter.post(
-        "/admin/checks/jpki",
-        headers=admin,
-        json={
-            "challenge_id": challenge["id"],
-            "certificate": base64.b64encode(card.certificate.public_bytes(Encoding.DER)).decode(),
-            "signature": base64.b64encode(signature).decode(),
-            "operator": "counter-1",
-        },
-    )
 
 
 def _customer(store: WalletStore, verifier_did: str) -> str:

@@ -26,7 +26,6 @@ the data folder unless ``--keep`` or ``--data`` was given; the exit status is th
 from __future__ import annotations
 
 import argparse
-import base64
 import html
 import json
 import shutil
@@ -47,14 +46,13 @@ from urllib.parse import quote
 
 import httpx
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from akashi_demo.counter import check_card, check_licence
 from holder_app.folder import LedgerSettings
 from holder_app.web.app import LOOPBACK_HOSTS
 from holder_app.web.app import create_app as create_wallet_app
@@ -64,13 +62,10 @@ from issuer.config import IssuerConfig
 from issuer.evidence import JpkiTrust, LicenceTrust
 from issuer.evidence.testca import (
     HANAKO_CARD,
-    HANAKO_LICENCE,
     IssuedKey,
     JpkiTestCa,
     create_jpki_ca,
     create_licence_authority,
-    sign_challenge,
-    sign_licence,
 )
 from issuer.identity import create_identity as create_issuer_identity
 from issuer.service import Issuer
@@ -105,7 +100,7 @@ DEFAULT_BASE_PORT = 8470
 OPERATORS = (
     ("car-sharing", "株式会社アカシモビリティ", "2120901007402"),
     ("space-sharing", "株式会社スペースシェア", "7010001888888"),
-    ("parcel-locker", "株式会社パーセルロッカー", "7010001999999"),  # as in the demo; check digit 7: valid (made up)
+    ("parcel-locker", "株式会社パーセルロッカー", "7010001999999"),  # as in the demo (made up, valid)
 )
 #: The names the services may be reached by: the wallet and its protocols allow plain http on
 #: loopback only, and the issuer's status-list URLs take no IPv6 literal, so no ``::1``.
@@ -242,41 +237,12 @@ class Counter:
     def offers(self) -> list[Offer]:
         """Check her My Number card (JPKI signature over a fresh challenge) and her licence's
         IC data (face compared): one offer each."""
-        challenge = self._post("/admin/challenges", None)
-        # The card reader is the only simulated part: the card's key signs the challenge.
-        signature = sign_challenge(
-            cast(rsa.RSAPrivateKey, self.documents.card.key), base64.urlsafe_b64decode(challenge["challenge"])
-        )
-        card = self.documents.card.certificate.public_bytes(Encoding.DER)
-        jpki = self._post(
-            "/admin/checks/jpki",
-            {
-                "challenge_id": challenge["id"],
-                "certificate": base64.b64encode(card).decode(),
-                "signature": base64.b64encode(signature).decode(),
-                "operator": "akashi-up counter",
-            },
-        )
-        data, licence_signature = sign_licence(self.documents.authority, HANAKO_LICENCE)
-        licence = self._post(
-            "/admin/checks/licence",
-            {
-                "data": base64.b64encode(data).decode(),
-                "signature": base64.b64encode(licence_signature).decode(),
-                "face_compared": True,
-                "operator": "akashi-up counter",
-            },
-        )
+        jpki = _answer(check_card(self.client, self.documents.card, operator="akashi-up counter"))
+        licence = _answer(check_licence(self.client, self.documents.authority, operator="akashi-up counter"))
         return [
             Offer(_offer_label(jpki, "My Number card (JPKI)"), jpki["offer_url_by_reference"]),
             Offer(_offer_label(licence, "driving licence (IC)"), licence["offer_url_by_reference"]),
         ]
-
-    def _post(self, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        answer = self.client.post(path, json=body)
-        if answer.status_code not in (200, 201):
-            raise RuntimeError(f"the issuer refused {path}: {answer.status_code} {answer.text[:200]}")
-        return cast(dict[str, Any], answer.json())
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -285,6 +251,14 @@ class Counter:
 
 #: Plain names of the issuer's credential configurations.
 CREDENTIAL_NAMES = {"akashi_kyc": "KYC credential", "akashi_licence": "driving-licence credential"}
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The issuer's JSON answer to a counter check (a refusal stops ``make up`` with its reason)."""
+    if response.status_code not in (200, 201):
+        path, said = response.request.url.path, response.text[:200]
+        raise RuntimeError(f"the issuer refused {path}: {response.status_code} {said}")
+    return cast(dict[str, Any], response.json())
 
 
 def _offer_label(answer: dict[str, Any], evidence: str) -> str:
