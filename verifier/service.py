@@ -51,7 +51,7 @@ from identity.did.did_key import did_key_from_public_key
 from identity.did.document import signing_key
 from identity.errors import AkashiError, BindingError, ConsentError, Expired, NotFound, PolicyError
 from identity.protocols.oid4vp import AuthorizationError, build_response_uri_answer, parse_direct_post
-from registry.client import RegistryClient
+from registry.client import ProvenEntry, RegistryClient
 from verifier.config import VerifierConfig
 from verifier.database import Database
 from verifier.export import AnchorProof
@@ -217,12 +217,15 @@ class Verifier:
             licence_valid_today(licence[0].claims, policy.licence.category, today)
         everything = [credential for items in verified.values() for credential in items]
         answered = sorted({_dotted(path) for credential in everything for path in credential.answered})
-        consent = self._consent(consent_token, holder, policy, transaction.nonce, answered, now)
+        nonce = transaction.nonce
+        consent, consent_proof = self._consent(consent_token, holder, policy, nonce, answered, now)
         proofs = {
             credential.digest: self._anchor_proof(credential.digest, credential.anchor_index)
             for credential in everything
             if credential.anchor_index is not None
         }
+        if consent is not None and consent_proof is not None:  # the APPI record proves the consent too
+            proofs[consent["receipt_digest"]] = consent_proof
         customer = did_key_from_public_key(holder)
         purpose = {"id": policy.purpose_id, "ja": policy.purpose_ja, "en": policy.purpose_en}
         record = self.customers.prepare_verification(
@@ -239,12 +242,13 @@ class Verifier:
         nonce: str,
         answered: Sequence[str],
         now: int,
-    ) -> dict[str, Any] | None:
-        """The consent receipt, verified (rules a-c of the module docstring)."""
+    ) -> tuple[dict[str, Any] | None, AnchorProof | None]:
+        """The consent receipt, verified (rules a-c of the module docstring), and, when the
+        grant was looked up on the ledger (rule c), its inclusion proof for the APPI record."""
         if token is None:
             if policy.receipt_required:
                 raise ConsentError("this request asks for updates: it needs a consent receipt")
-            return None
+            return None, None
         receipt = verify_consent_receipt(  # a, b
             token,
             holder,
@@ -255,16 +259,28 @@ class Verifier:
             claims=answered,
         )
         digest = consent_digest(token)
+        proof = None
         if policy.receipt_required:  # c
             try:
-                granted = self.ledger.consent(digest).record
+                proven = self.ledger.consent(digest)
             except NotFound:
                 raise ConsentError("the consent receipt is not anchored on the ledger") from None
+            granted = proven.record
             if granted.verifier != self.identity.did or granted.holder != receipt.holder:
                 raise ConsentError("the consent on the ledger is for another verifier or by another key")
             if granted.revoked_at is not None:
                 raise ConsentError("the consent was revoked on the ledger")
-        return consent_record(digest, receipt.to_json())
+            if proven.entry is not None:
+                proof = self._proven_proof(proven.entry)
+        return consent_record(digest, receipt.to_json()), proof
+
+    def _proven_proof(self, entry: ProvenEntry) -> AnchorProof:
+        """The proof of an entry the ledger client just proved, with the signed note of its
+        checkpoint (read again if the client has moved past it)."""
+        last = self.ledger.last_checkpoint
+        if last is not None and last.checkpoint == entry.checkpoint:
+            return AnchorProof.from_proven(entry, last.note)
+        return prove_anchor(self.ledger, entry.index)
 
     def _anchor_proof(self, digest: str, index: int) -> AnchorProof:
         """The anchor's inclusion proof for the records: one ledger read per credential (a proof
