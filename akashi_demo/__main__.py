@@ -69,7 +69,7 @@ from holder_app.recovery import forget_recovery_keys
 from holder_app.recovery_kit import format_kit
 from holder_app.store import WalletStore
 from holder_app.updates import plan_update, recipients_text, refresh_updates, send_update
-from holder_app.wallet import Wallet, create_wallet
+from holder_app.wallet import PresentationRequest, Wallet, create_wallet
 from identity.credentials.sdjwt import present, verify
 from identity.crypto.encoding import b64url_decode, b64url_encode
 from identity.crypto.jcs import canonicalize
@@ -407,10 +407,7 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             f"{spaces.legal_name}の依頼は、本人確認と18歳以上であることだけです",
         )
         request = wallet.open_request(spaces.verifier.new_request("space-sharing").url)
-        n.say(
-            "the wallet shows: " + ", ".join(c.label_en for c in request.claims),
-            "ウォレットの表示：" + "、".join(c.label_ja for c in request.claims),
-        )
+        _say_claims(n, request)
         wallet.approve(request)
         space_customer = _customer(store, spaces.did)
         n.check(
@@ -481,10 +478,7 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
             f"{locker.legal_name}が、荷物を届けるために氏名と住所を、今後の変更の通知付きで求めます",
         )
         request = wallet.open_request(locker.verifier.new_request("parcel-locker").url)
-        n.say(
-            "the wallet shows: " + ", ".join(c.label_en for c in request.claims),
-            "ウォレットの表示：" + "、".join(c.label_ja for c in request.claims),
-        )
+        _say_claims(n, request)
         n.check(
             request.updates_allowed,
             "it asks to receive her future address changes",
@@ -678,6 +672,14 @@ def _story(n: Narrator, now: int, registry: LoopbackRegistry, workdir: Path) -> 
         code == 1 and verdict.get("table") == "entries" and verdict.get("index") == index,
         f"on a copy with one byte of leaf {index} changed, it finds it: {verdict.get('problem')}",
         f"リーフ {index} の1バイトを書き換えたコピーでは、改ざんを検出します：{verdict.get('problem')}",
+    )
+
+
+def _say_claims(n: Narrator, request: PresentationRequest) -> None:
+    """The claims the wallet shows the person, in plain words, in the narration's language."""
+    n.say(
+        "the wallet shows: " + ", ".join(c.label_en for c in request.claims),
+        "ウォレットの表示：" + "、".join(c.label_ja for c in request.claims),
     )
 
 

@@ -427,16 +427,7 @@ class WalletStore:
     def consents(self, *, verifier: str | None = None, status: ConsentStatus | None = None) -> list[Consent]:
         """Consents, oldest first, optionally only those to ``verifier`` or with ``status``
         (see :meth:`Consent.state` for expiry)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if verifier is not None:
-            where.append("verifier_tag = ?")
-            params.append(self._db.tag(verifier))
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        with self._db.read() as conn:
-            return self._db.select(conn, _CONSENTS, " AND ".join(where), params)
+        return self._select_where(_CONSENTS, verifier, status=status)
 
     def consent(self, consent_id: str) -> Consent:
         """One consent; :class:`NotFound` if there is none."""
@@ -535,16 +526,7 @@ class WalletStore:
 
     def updates(self, *, verifier: str | None = None, batch: str | None = None) -> list[SentUpdate]:
         """Updates sent, oldest first, optionally only those to ``verifier`` or of ``batch``."""
-        where: list[str] = []
-        params: list[Any] = []
-        if verifier is not None:
-            where.append("verifier_tag = ?")
-            params.append(self._db.tag(verifier))
-        if batch is not None:
-            where.append("batch = ?")
-            params.append(batch)
-        with self._db.read() as conn:
-            return self._db.select(conn, _UPDATES, " AND ".join(where), params)
+        return self._select_where(_UPDATES, verifier, batch=batch)
 
     def save_update(self, update: SentUpdate) -> SentUpdate:
         """Record where an update now stands (delivered, acknowledged); it must exist."""
@@ -591,6 +573,18 @@ class WalletStore:
         if not isinstance(at, int) or isinstance(at, bool):
             raise TypeError("times are POSIX seconds (int)")
         return at
+
+    def _select_where(self, table: Table[R], verifier: str | None, **columns: str | None) -> list[R]:
+        """The records of ``table`` to ``verifier`` (by its tag) and with the given plain
+        ``columns`` values; a None filter is no filter."""
+        where = ["verifier_tag = ?"] if verifier is not None else []
+        params: list[Any] = [self._db.tag(verifier)] if verifier is not None else []
+        for column, value in columns.items():
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        with self._db.read() as conn:
+            return self._db.select(conn, table, " AND ".join(where), params)
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_{self._random(16).hex()}"

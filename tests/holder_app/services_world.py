@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from akashi_demo.loopback import LoopbackIssuer, LoopbackRegistry, free_port, serve_in_thread
+from holder_app.records import Consent
 from holder_app.store import WalletStore
 from holder_app.wallet import Wallet, create_wallet
 from identity.crypto.passphrase import TEST_PARAMS
@@ -191,3 +192,12 @@ def services_and_wallet(folder: Path) -> Iterator[tuple[Services, Wallet]]:
             yield services, wallet
     finally:
         services.close()
+
+
+def car_sharing_consent(services: Services, wallet: Wallet) -> Consent:
+    """Her licence received and shown to the car-sharing operator: the consent she gave it
+    (it allows updates and covers her address)."""
+    wallet.receive(services.licence_offer())
+    consent = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
+    assert consent is not None
+    return consent

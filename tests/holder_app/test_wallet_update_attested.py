@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services_world import Services, services_and_wallet
+from services_world import Services, car_sharing_consent, services_and_wallet
 
 from holder_app import updates
 from holder_app.records import StoredCredential
@@ -34,9 +34,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
 def moved(services: Services, wallet: Wallet) -> tuple[str, StoredCredential]:
     """Hanako, a car-sharing customer, moves; the issuer re-checks her card: (her pairwise
     DID at the operator, the new KYC credential)."""
-    wallet.receive(services.licence_offer())
-    consent = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
-    assert consent is not None
+    car_sharing_consent(services, wallet)
     [customer] = [c.customer for c in services.verifier.customers.customers()]
     [credential] = wallet.receive(services.jpki_offer(services.moved_card(NEW_ADDRESS)))
     return customer, credential

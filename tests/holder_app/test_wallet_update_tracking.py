@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services_world import Services, services_and_wallet
+from services_world import Services, car_sharing_consent, services_and_wallet
 
 from holder_app.audit import verify_audit, write_audit_jsonl
 from holder_app.audit_events import events_from_store
@@ -35,10 +35,9 @@ def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
 
 
 def car_sharing_and_space_sharing(services: Services, wallet: Wallet) -> tuple[str, str]:
-    wallet.receive(services.licence_offer())
-    cars = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
+    cars = car_sharing_consent(services, wallet)
     spaces = wallet.approve(wallet.open_request(services.request_url("space-sharing"))).consent
-    assert cars is not None and spaces is not None
+    assert spaces is not None
     return cars.id, spaces.id
 
 

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from services_world import Services, services_and_wallet
+from services_world import Services, car_sharing_consent, services_and_wallet
 
 from holder_app.claim_text import dotted
 from holder_app.updates import plan_update, recipients_text, send_update
@@ -73,9 +73,7 @@ def test_after_a_revoke_the_ledger_refuses_the_notice_even_if_the_wallet_still_s
     world: tuple[Services, Wallet],
 ) -> None:
     services, wallet = world
-    wallet.receive(services.licence_offer())
-    cars = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
-    assert cars is not None
+    cars = car_sharing_consent(services, wallet)
     stale_plan = plan_update(wallet, "address")  # made before the revoke: out of date
     wallet.revoke(cars.id)
     assert plan_update(wallet, "address").recipients == ()
@@ -91,9 +89,7 @@ def test_after_a_revoke_an_erasure_request_still_reaches_the_operator_and_is_app
     world: tuple[Services, Wallet],
 ) -> None:
     services, wallet = world
-    wallet.receive(services.licence_offer())
-    cars = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
-    assert cars is not None
+    cars = car_sharing_consent(services, wallet)
     verifier = services.verifier
     [customer] = [c.customer for c in verifier.customers.customers()]
     stale_plan = plan_update(wallet, "address")  # made before the revoke: out of date

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "holder_app"))
 
-from services_world import Services, services_and_wallet
+from services_world import Services, car_sharing_consent, services_and_wallet
 
 from holder_app import updates
 from holder_app.updates import plan_update, send_update
@@ -41,9 +41,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Services, Wallet]]:
 
 def customer_with_car_sharing(services: Services, wallet: Wallet) -> tuple[str, str, str]:
     """Hanako verified for car sharing (a consent allowing updates): (consent id, digest, her DID)."""
-    wallet.receive(services.licence_offer())
-    cars = wallet.approve(wallet.open_request(services.request_url("car-sharing"))).consent
-    assert cars is not None
+    cars = car_sharing_consent(services, wallet)
     [customer] = [c.customer for c in services.verifier.customers.customers()]
     return cars.id, cars.digest, customer
 
