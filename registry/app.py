@@ -121,17 +121,11 @@ Handler = Callable[[Request], Awaitable[Response]]
 def _prove_batch(node: Node, outcomes: list[Outcome], answer: dict[str, Any]) -> None:
     """Add the latest checkpoint (with its cosignatures) and an inclusion proof under it for
     every accepted entry: a submitter needs no further round trip to hold its proofs."""
-    latest = node.latest_checkpoint()
-    answer["checkpoint"] = latest.text
-    proven = [
-        (outcome, result)
-        for outcome, result in zip(outcomes, answer["results"], strict=True)
-        if isinstance(outcome, Accepted) and outcome.index < latest.size
-    ]
-    paths = node.inclusion_proofs([outcome.index for outcome, _ in proven], latest.size)
-    for (outcome, result), path in zip(proven, paths, strict=True):
-        proof = InclusionProof(outcome.index, latest.size, tuple(path))
-        result["accepted"]["inclusion_proof"] = proof.to_json()
+    indexes = [outcome.index for outcome in outcomes if isinstance(outcome, Accepted)]
+    answer["checkpoint"], proofs = queries.proofs_under_latest(node, indexes)
+    for outcome, result in zip(outcomes, answer["results"], strict=True):
+        if isinstance(outcome, Accepted) and outcome.index in proofs:
+            result["accepted"]["inclusion_proof"] = proofs[outcome.index]
 
 
 def create_app(

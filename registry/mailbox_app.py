@@ -22,11 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from identity.crypto.encoding import b64url_encode
-from identity.crypto.strict_json import loads_object
 from identity.errors import AkashiError, MalformedInput, problem_document
-from identity.ledger.proofs import InclusionProof
 from registry.mailbox import Mailbox, Page, Posted
+from registry.queries import entry_with_proof, proofs_under_latest
 
 __all__ = ["Doorbell", "TooManyWaiters", "mailbox_routes"]
 
@@ -105,36 +103,23 @@ def _headers(request: Request) -> dict[str, str]:
 def _prove_posted(mailbox: Mailbox, outcomes: list[Posted | AkashiError], answer: dict[str, Any]) -> None:
     """Add the latest checkpoint and an inclusion proof under it for every posted notice, so
     the sender needs no more round trips to hold its proofs."""
-    node = mailbox.node
-    latest = node.latest_checkpoint()
-    answer["checkpoint"] = latest.text
-    proven = [
-        (outcome, result)
-        for outcome, result in zip(outcomes, answer["results"], strict=True)
-        if isinstance(outcome, Posted) and outcome.accepted.index < latest.size
-    ]
-    paths = node.inclusion_proofs([outcome.accepted.index for outcome, _ in proven], latest.size)
-    for (outcome, result), path in zip(proven, paths, strict=True):
-        result["inclusion_proof"] = InclusionProof(outcome.accepted.index, latest.size, tuple(path)).to_json()
+    indexes = [outcome.accepted.index for outcome in outcomes if isinstance(outcome, Posted)]
+    answer["checkpoint"], proofs = proofs_under_latest(mailbox.node, indexes)
+    for outcome, result in zip(outcomes, answer["results"], strict=True):
+        if isinstance(outcome, Posted) and outcome.accepted.index in proofs:
+            result["inclusion_proof"] = proofs[outcome.accepted.index]
 
 
 def _prove_page(mailbox: Mailbox, answer: dict[str, Any]) -> None:
     """Add to a page the latest checkpoint and, for each message, its notice entry with an
     inclusion proof under it: the recipient checks each message against its notice without
     another round trip per message."""
-    node = mailbox.node
-    latest = node.latest_checkpoint()
-    answer["checkpoint"] = latest.text
-    shown = [m for m in answer["messages"] if m["notice_index"] < latest.size]
-    paths = node.inclusion_proofs([m["notice_index"] for m in shown], latest.size)
-    for message, path in zip(shown, paths, strict=True):
-        entry = node.entry(message["notice_index"])
-        message["notice"] = {
-            "index": entry.index,
-            "leaf_hash": b64url_encode(entry.leaf_hash),
-            "entry": loads_object(entry.data, what="stored entry"),
-            "inclusion_proof": InclusionProof(entry.index, latest.size, tuple(path)).to_json(),
-        }
+    indexes = [message["notice_index"] for message in answer["messages"]]
+    answer["checkpoint"], proofs = proofs_under_latest(mailbox.node, indexes)
+    for message in answer["messages"]:
+        index = message["notice_index"]
+        if index in proofs:
+            message["notice"] = entry_with_proof(mailbox.node, index, proofs[index])
 
 
 def mailbox_routes(

@@ -18,9 +18,11 @@ from registry.node import Node
 __all__ = [
     "attestation",
     "consent",
+    "entry_with_proof",
     "member",
     "members",
     "notice",
+    "proofs_under_latest",
     "read_entry_bundle",
     "read_tile",
     "resolve_did",
@@ -58,6 +60,31 @@ def _proof_for(node: Node, index: int, size: int) -> dict[str, Any]:
     return InclusionProof(index, tree_size, tuple(path)).to_json()
 
 
+def entry_with_proof(node: Node, index: int, proof: dict[str, Any]) -> dict[str, Any]:
+    """The entry at ``index`` as answers embed it: its leaf hash, its JSON and ``proof``."""
+    entry = node.entry(index)
+    return {
+        "index": index,
+        "leaf_hash": b64url_encode(entry.leaf_hash),
+        "entry": loads_object(entry.data, what="stored entry"),
+        "inclusion_proof": proof,
+    }
+
+
+def proofs_under_latest(node: Node, indexes: list[int]) -> tuple[str, dict[int, dict[str, Any]]]:
+    """The latest checkpoint note (with its cosignatures) and an inclusion proof under it for
+    each of ``indexes`` it covers, read together: what a batch answer carries so that its
+    reader needs no more round trips."""
+    latest = node.latest_checkpoint()
+    covered = [index for index in indexes if index < latest.size]
+    paths = node.inclusion_proofs(covered, latest.size)
+    proofs = {
+        index: InclusionProof(index, latest.size, tuple(path)).to_json()
+        for index, path in zip(covered, paths, strict=True)
+    }
+    return latest.text, proofs
+
+
 def _checkpoint(node: Node) -> tuple[int, str]:
     latest = node.latest_checkpoint()
     return latest.size, latest.text  # with its cosignatures: the answer stands alone
@@ -73,13 +100,7 @@ def _with_proof(node: Node, kind: str, key: str, record: dict[str, Any]) -> dict
     answer: dict[str, Any] = {kind: record, "checkpoint": note}
     index = _entry_index(node, kind, key)
     if index is not None and index < size:
-        entry = node.entry(index)
-        answer["entry"] = {
-            "index": index,
-            "leaf_hash": b64url_encode(entry.leaf_hash),
-            "entry": loads_object(entry.data, what="stored entry"),
-            "inclusion_proof": _proof_for(node, index, size),
-        }
+        answer["entry"] = entry_with_proof(node, index, _proof_for(node, index, size))
     return answer
 
 
@@ -93,17 +114,7 @@ def resolve_did(node: Node, did: str) -> dict[str, Any]:
         raise NotFound(f"{did} is not on this ledger")
     size, note = _checkpoint(node)
     log = node.storage.get_state("did_log", did) or {"indexes": []}
-    events = []
-    for index in log["indexes"]:
-        entry = node.entry(index)
-        events.append(
-            {
-                "index": index,
-                "leaf_hash": b64url_encode(entry.leaf_hash),
-                "entry": loads_object(entry.data, what="stored entry"),
-                "inclusion_proof": _proof_for(node, index, size),
-            }
-        )
+    events = [entry_with_proof(node, index, _proof_for(node, index, size)) for index in log["indexes"]]
     document = None if record.state.deactivated else resolve_did_akashi(record.state)
     return {
         "did": did,
