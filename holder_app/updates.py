@@ -36,7 +36,7 @@ from datetime import date
 from typing import Any, cast
 
 from holder_app.claim_text import dotted
-from holder_app.records import ClaimPath, Consent, CredentialCopy, SentUpdate, StoredCredential
+from holder_app.records import ClaimPath, Consent, CredentialCopy, SentUpdate, StoredCredential, UpdateStatus
 from holder_app.wallet import Wallet
 from identity.credentials.sdjwt import parse_claims_unverified, present
 from identity.credentials.updates import UpdateKind, new_customer_update, seal_update, sign_update
@@ -333,8 +333,9 @@ def refresh_updates(wallet: Wallet) -> list[SentUpdate]:
             envelope = proven.entry.envelope
             if split_signer(envelope["signer"])[0] != update.verifier:
                 raise ProofMismatch("the acknowledgement is not signed by the operator")
+            status: UpdateStatus = "applied" if record.ack_status == "applied" else "rejected"
             changed = replace(
-                update, status=cast(Any, record.ack_status), acked_at=record.acked_at,
+                update, status=status, acked_at=record.acked_at,
                 reason=envelope["body"].get("reason"), ack_anchor=wallet.evidence(proven.entry),
                 delivered_at=update.delivered_at or proven.delivered_at or record.acked_at,
             )  # fmt: skip
